@@ -1,0 +1,41 @@
+# Two commands on a fresh clone: `make run` and `make test`. Both build .venv themselves.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+.PHONY: install run test test-sqlite test-pg lint fmt check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)  ## serve on 127.0.0.1:8080, SQLite under ./var
+	$(BIN)/grantflow serve
+
+test: $(STAMP)  ## the whole suite, SQLite and PostgreSQL
+	$(BIN)/pytest
+
+test-sqlite: $(STAMP)
+	GRANTFLOW_TEST_BACKENDS=sqlite $(BIN)/pytest
+
+test-pg: $(STAMP)
+	GRANTFLOW_TEST_BACKENDS=postgresql $(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from grantflow.db import Base, uuid_pk
+from grantflow.kit.clock import utc_now
+
+
+class RequestStatus(StrEnum):
+    WAITING = "WAITING"
+    APPROVED = "APPROVED"
+    DENIED = "DENIED"
+    EXPIRED = "EXPIRED"  # extension: nobody decided in time
+    CANCELLED = "CANCELLED"  # extension: the requester withdrew it
+
+
+class RequestAction(StrEnum):
+    GRANT = "GRANT"
+    REMOVE = "REMOVE"
+
+
+class Decision(StrEnum):
+    WAITING = "WAITING"
+    APPROVED = "APPROVED"
+    DENIED = "DENIED"
+
+
+class AccessRequest(Base):
+    """A role request with its own copy of the workflow as it was when the request was filed.
+
+    Names of users and roles are kept as they were, so a request stays readable after they are deleted.
+    """
+
+    __tablename__ = "access_requests"
+    __table_args__ = (
+        Index("ix_access_requests_requester_created", "requester_id", "created"),
+        Index("ix_access_requests_target_created", "target_user_id", "created"),
+        Index("ix_access_requests_status_created", "status", "created"),
+        Index("ix_access_requests_open", "target_user_id", "requested_role_id", "status"),
+        Index("ix_access_requests_updated", "updated"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    workflow_id: Mapped[uuid.UUID]
+    name: Mapped[str] = mapped_column(String(200))
+    requester_id: Mapped[uuid.UUID]
+    requester_name: Mapped[str] = mapped_column(String(200))
+    target_user_id: Mapped[uuid.UUID]
+    target_user_name: Mapped[str] = mapped_column(String(200))
+    requested_role_id: Mapped[uuid.UUID]
+    requested_role_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(12), default=RequestStatus.WAITING)
+    current_step: Mapped[int] = mapped_column(default=0)
+
+    grant_type: Mapped[str | None] = mapped_column(String(20), default=None)
+    grant_start: Mapped[datetime | None] = mapped_column(default=None)
+    grant_end: Mapped[datetime | None] = mapped_column(default=None)
+    floating_length: Mapped[int | None] = mapped_column(default=None)
+    requested_grant_type: Mapped[str | None] = mapped_column(String(20), default=None)
+    requested_grant_start: Mapped[datetime | None] = mapped_column(default=None)
+    requested_grant_end: Mapped[datetime | None] = mapped_column(default=None)
+    requested_floating_length: Mapped[int | None] = mapped_column(default=None)
+
+    request_justification: Mapped[str] = mapped_column(Text, default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # The workflow at filing time: limits, role lists, and the steps' names and match rules.
+    workflow_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    steps: Mapped[list[Any]] = mapped_column(default=list)
+
+    target_role_revoked: Mapped[bool] = mapped_column(default=False)
+    target_role_revocation_time: Mapped[datetime | None] = mapped_column(default=None)
+    target_role_revoked_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+    # Lower-cased names, e-mails, role name and justification: what keyword search looks in.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[uuid.UUID]
+    updated_by: Mapped[uuid.UUID]
+    created: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    updated: Mapped[datetime] = mapped_column(default=utc_now)
+    version: Mapped[int] = mapped_column(default=1)
+
+    approvers: Mapped[list[RequestApprover]] = relationship(
+        back_populates="request",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="(RequestApprover.step_index, RequestApprover.position)",
+        lazy="selectin",
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class RequestApprover(Base):
+    """One approver entry of one step of one request, and the decision made on it."""
+
+    __tablename__ = "request_approvers"
+    __table_args__ = (
+        Index("ix_request_approvers_request_step", "request_id", "step_index"),
+        Index("ix_request_approvers_role_decision", "role_id", "decision"),
+        Index("ix_request_approvers_decider", "decider_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("access_requests.id", ondelete="CASCADE"))
+    step_index: Mapped[int]
+    position: Mapped[int]
+    role_id: Mapped[uuid.UUID]
+    role_name: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(10), default=Decision.WAITING)
+    decider_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    decider_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    decision_time: Mapped[datetime | None] = mapped_column(default=None)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+
+    request: Mapped[AccessRequest] = relationship(back_populates="approvers")

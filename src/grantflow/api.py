@@ -1,0 +1,29 @@
+"""The only place where routers meet their prefixes (decisions.md §2)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from grantflow import status
+from grantflow.access_request.router import router as requests_router
+from grantflow.auth.router import router as auth_router
+from grantflow.engine_settings.router import router as settings_router
+from grantflow.errors import ERROR_RESPONSES
+from grantflow.workflow.router import router as workflows_router
+
+WORKFLOW_ENGINE = "/workflow-engine/api/v1"
+AUTH = "/auth/api/v1"
+
+ROUTES: tuple[tuple[str, APIRouter], ...] = (
+    (WORKFLOW_ENGINE, status.router),
+    (WORKFLOW_ENGINE, workflows_router),
+    (WORKFLOW_ENGINE, requests_router),
+    (WORKFLOW_ENGINE, settings_router),
+    (AUTH, status.router),
+)
+
+
+def mount(app: FastAPI) -> None:
+    for prefix, router in ROUTES:
+        app.include_router(router, prefix=prefix, responses=ERROR_RESPONSES)
+    app.include_router(auth_router, prefix=AUTH)

@@ -1,0 +1,58 @@
+"""Authentication and scope checks, visible in every endpoint's signature."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Security
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+
+from grantflow.auth.scopes import SCOPE_DESCRIPTIONS, Scope, satisfies
+from grantflow.errors import PermissionDenied, Unauthorized
+from grantflow.runtime import RuntimeDep
+
+TOKEN_URL = "/auth/api/v1/oauth/token"
+
+bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, scopes=SCOPE_DESCRIPTIONS, auto_error=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller, as its token describes it."""
+
+    user_id: uuid.UUID
+    scopes: frozenset[str]
+
+    def has(self, *scopes: Scope) -> bool:
+        return satisfies(self.scopes, scopes)
+
+    @property
+    def is_admin(self) -> bool:
+        return Scope.ADMIN in self.scopes
+
+
+async def authenticate(
+    security_scopes: SecurityScopes, runtime: RuntimeDep, token: Annotated[str | None, Depends(bearer)]
+) -> Principal:
+    if not token:
+        raise Unauthorized()
+    claims = await runtime.keyring.verify(token, runtime.sessionmaker, runtime.clock.now())
+    if not satisfies(claims.scopes, security_scopes.scopes):
+        raise PermissionDenied(f"requires one of the scopes: {', '.join(security_scopes.scopes)}")
+    return Principal(user_id=claims.user_id, scopes=claims.scopes)
+
+
+def _requires(*scopes: Scope) -> Any:
+    return Security(authenticate, scopes=list(scopes))
+
+
+AnyUser = Annotated[Principal, _requires()]
+WorkflowsView = Annotated[Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_MANAGE, Scope.WORKFLOWS_VIEW)]
+WorkflowsManage = Annotated[Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_MANAGE)]
+RequestsRead = Annotated[Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_REQUESTS, Scope.REQUESTS_VIEW)]
+RequestsCreate = Annotated[
+    Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_REQUESTS, Scope.WORKFLOWS_REQUEST_ON_BEHALF)
+]
+RequestsWrite = Annotated[Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_REQUESTS)]

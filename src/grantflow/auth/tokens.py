@@ -1,0 +1,156 @@
+"""Access tokens: Ed25519-signed JWTs (RFC 9068 shape) with kid-identified keys."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from grantflow.auth.models import SigningKey
+from grantflow.errors import Unauthorized
+from grantflow.kit.secretbox import SecretBox
+
+ALGORITHM = "EdDSA"
+RELOAD_INTERVAL_SECONDS = 5.0
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: uuid.UUID
+    client_id: str
+    session_id: str
+    scopes: frozenset[str]
+
+
+def new_signing_key(box: SecretBox, now: datetime) -> SigningKey:
+    private = Ed25519PrivateKey.generate()
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return SigningKey(
+        kid=uuid.uuid4().hex, private_key_sealed=box.seal(private_pem), public_key_pem=public_pem, created=now
+    )
+
+
+class KeyRing:
+    """Signing key and verification keys, loaded from the database and shared by every replica."""
+
+    def __init__(self, box: SecretBox, issuer: str, leeway_seconds: int) -> None:
+        self._box = box
+        self._issuer = issuer
+        self._leeway = leeway_seconds
+        self._signing: tuple[str, Ed25519PrivateKey] | None = None
+        self._public: dict[str, Ed25519PublicKey] = {}
+        self._loaded_at = 0.0
+
+    async def load(self, session: AsyncSession) -> None:
+        keys = (await session.scalars(select(SigningKey).order_by(SigningKey.created))).all()
+        self._public = {}
+        for key in keys:
+            public = serialization.load_pem_public_key(key.public_key_pem.encode())
+            assert isinstance(public, Ed25519PublicKey)
+            self._public[key.kid] = public
+        current = [k for k in keys if k.retired is None]
+        if current:
+            private = serialization.load_pem_private_key(self._box.open(current[-1].private_key_sealed).encode(), None)
+            assert isinstance(private, Ed25519PrivateKey)
+            self._signing = (current[-1].kid, private)
+        self._loaded_at = time.monotonic()
+
+    def issue(
+        self,
+        *,
+        user_id: uuid.UUID,
+        client_id: str,
+        scopes: frozenset[str],
+        permissions: str,
+        now: datetime,
+        lifetime: int,
+    ) -> str:
+        if self._signing is None:
+            raise RuntimeError("no signing key loaded")
+        kid, private = self._signing
+        issued = int(now.timestamp())
+        claims = {
+            "iss": self._issuer,
+            "aud": client_id,
+            "sub": str(user_id),
+            "userid": str(user_id),
+            "domain": client_id,
+            "sessionid": str(uuid.uuid4()),
+            "jti": uuid.uuid4().hex,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + lifetime,
+            "scope": " ".join(sorted(scopes)),
+            "permissions": permissions,
+        }
+        return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid, "typ": "at+jwt"})
+
+    async def verify(self, token: str, session_factory: SessionFactory, now: datetime) -> TokenClaims:
+        """Check signature, algorithm, issuer, expiry and not-before; any failure is the same 401."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("malformed access token") from exc
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+            raise Unauthorized("access token has an unsupported algorithm or no key id")
+        key = await self._public_key(kid, session_factory)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                # Time claims are checked below against the injected clock, the only clock grantflow has.
+                options={
+                    "require": ["exp", "iat", "iss", "aud", "sub"],
+                    "verify_aud": False,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid access token: {type(exc).__name__}") from exc
+        moment = now.timestamp()
+        if not isinstance(claims["exp"], int) or claims["exp"] + self._leeway < moment:
+            raise Unauthorized("access token expired")
+        if claims.get("nbf", 0) - self._leeway > moment:
+            raise Unauthorized("access token not yet valid")
+        try:
+            user_id = uuid.UUID(claims["sub"])
+        except ValueError as exc:
+            raise Unauthorized("invalid access token subject") from exc
+        return TokenClaims(
+            user_id=user_id,
+            client_id=str(claims["aud"]),
+            session_id=str(claims.get("sessionid", "")),
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+        )
+
+    async def _public_key(self, kid: str, session_factory: SessionFactory) -> Ed25519PublicKey:
+        key = self._public.get(kid)
+        if key is None and time.monotonic() - self._loaded_at > RELOAD_INTERVAL_SECONDS:
+            # A key made by another replica since we loaded; reloads are rate-limited against kid spraying.
+            async with session_factory() as session:
+                await self.load(session)
+            key = self._public.get(kid)
+        if key is None:
+            raise Unauthorized("access token signed by an unknown key")
+        return key

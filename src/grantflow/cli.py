@@ -1,0 +1,174 @@
+"""The `grantflow` command: serve, worker-free admin tasks, database upgrades."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from grantflow.config import Config, load_config
+from grantflow.kit.passwords import Passwords
+from grantflow.prepare import DatabaseTooNew, admin_session, prepare
+from grantflow.role import service as role_service
+from grantflow.user import service as user_service
+from grantflow.user.models import SourceType
+
+app = typer.Typer(help="grantflow: a self-hosted role-granting workflow engine.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Local users.", no_args_is_help=True)
+role_app = typer.Typer(help="Roles and direct (mapped) memberships.", no_args_is_help=True)
+client_app = typer.Typer(
+    help="API clients (log in with the password or client_credentials grant).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(role_app, name="role")
+app.add_typer(client_app, name="api-client")
+
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="dotenv-style file of GRANTFLOW_* settings")]
+
+
+def _prepared(config_file: Path | None) -> Config:
+    config = load_config(config_file)
+    try:
+        result = prepare(config)
+    except DatabaseTooNew as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if result.credentials_file is not None:
+        typer.echo(
+            f"generated initial credentials ({', '.join(result.generated)}) written to {result.credentials_file}"
+        )
+    return config
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [default: 8080]")] = None,
+    config_file: ConfigFile = None,
+) -> None:
+    """Migrate the database, then serve the API."""
+    import uvicorn
+
+    from grantflow.app import create_app
+
+    config = _prepared(config_file)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(config), host=host or config.host, port=port or config.port, proxy_headers=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config_file: ConfigFile = None) -> None:
+    """Apply migrations and create the built-in roles, admin user and OAuth client if missing."""
+    _prepared(config_file)
+    typer.echo("database is up to date")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    display_name: Annotated[str, typer.Option()] = "",
+    email: Annotated[str, typer.Option()] = "",
+    password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
+    config_file: ConfigFile = None,
+) -> None:
+    """Create a local user."""
+    config = _prepared(config_file)
+    password = _read_password(password_stdin)
+
+    async def run() -> str:
+        async with admin_session(config) as session:
+            passwords = Passwords(config.password_time_cost, config.password_memory_cost_kib)
+            user = await user_service.create_user(
+                session,
+                passwords,
+                username=username,
+                password=password,
+                display_name=display_name,
+                email=email,
+            )
+            return str(user.id)
+
+    typer.echo(asyncio.run(run()))
+
+
+@role_app.command("create")
+def role_create(
+    name: str,
+    permission: Annotated[list[str] | None, typer.Option("--permission", "-p", help="e.g. workflows-manage")] = None,
+    comment: Annotated[str, typer.Option()] = "",
+    config_file: ConfigFile = None,
+) -> None:
+    """Create a role with permissions."""
+    config = _prepared(config_file)
+
+    async def run() -> str:
+        async with admin_session(config) as session:
+            return str((await role_service.create_role(session, name, permission or [], comment)).id)
+
+    typer.echo(asyncio.run(run()))
+
+
+@role_app.command("add-member")
+def role_add_member(role: str, username: str, config_file: ConfigFile = None) -> None:
+    """Give a user a role directly (a mapped membership: it lets them approve for that role)."""
+    config = _prepared(config_file)
+
+    async def run() -> None:
+        async with admin_session(config) as session:
+            found_role = await role_service.get_role_by_name(session, role)
+            user = await user_service.get_by_username(session, username)
+            if found_role is None or user is None:
+                raise typer.BadParameter(f"no role {role!r}" if found_role is None else f"no user {username!r}")
+            await role_service.add_mapped_member(session, found_role, user.id)
+
+    asyncio.run(run())
+    typer.echo(f"{username} is now a member of {role}")
+
+
+@client_app.command("create")
+def api_client_create(
+    name: str,
+    role: Annotated[list[str] | None, typer.Option("--role", "-r", help="role name; repeat for more")] = None,
+    config_file: ConfigFile = None,
+) -> None:
+    """Create an API client; prints its id and secret once (the secret is stored only as a hash)."""
+    config = _prepared(config_file)
+    secret = secrets.token_urlsafe(32)
+
+    async def run() -> str:
+        async with admin_session(config) as session:
+            passwords = Passwords(config.password_time_cost, config.password_memory_cost_kib)
+            client = await user_service.create_user(
+                session,
+                passwords,
+                username=name,
+                password=secret,
+                display_name=name,
+                source_type=SourceType.API_CLIENT,
+            )
+            for role_name in role or []:
+                found = await role_service.get_role_by_name(session, role_name)
+                if found is None:
+                    raise typer.BadParameter(f"no role {role_name!r}")
+                await role_service.add_mapped_member(session, found, client.id)
+            return str(client.id)
+
+    client_id = asyncio.run(run())
+    typer.echo(f"id={client_id}\nsecret={secret}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,58 @@
+"""Process configuration: one Settings object, read from GRANTFLOW_* variables and an optional file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Config(BaseSettings):
+    """Everything the process needs to start; validated once, never read from os.environ elsewhere."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GRANTFLOW_",
+        env_file=None,
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    admin_password: SecretStr | None = None
+    oauth_client_secret: SecretStr | None = None
+    # Key that encrypts secrets at rest (signing keys, SMTP password). Every replica needs the same one;
+    # when unset, one is generated in the data directory.
+    secret_key: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    token_issuer: str = "grantflow"
+    access_token_lifetime_seconds: int = Field(default=300, ge=30, le=86400)
+    token_leeway_seconds: int = Field(default=5, ge=0, le=60)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    database_pool_size: int = Field(default=10, ge=1)
+
+    # argon2id cost; defaults follow RFC 9106's second recommended option (64 MiB, t=3).
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_cost_kib: int = Field(default=65536, ge=8)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'grantflow.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def load_config(config_file: Path | None = None) -> Config:
+    """Read the configuration from the environment, then from an optional dotenv-style file."""
+    if config_file is not None:
+        return Config(_env_file=config_file)
+    return Config()

@@ -1,0 +1,29 @@
+"""`/workflow-engine/api/v1/settings` and `/testsmtp`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from grantflow.auth.deps import WorkflowsManage, WorkflowsView
+from grantflow.db import ReadSessionDep, SessionDep
+from grantflow.engine_settings import service
+from grantflow.engine_settings.schemas import SettingsIn, SettingsOut, SmtpTestOut
+from grantflow.runtime import RuntimeDep
+
+router = APIRouter(tags=["settings"])
+
+
+@router.get("/settings", response_model=SettingsOut, summary="Read the engine settings (no password)")
+async def get_settings(_: WorkflowsView, session: ReadSessionDep) -> SettingsOut:
+    return await service.get_settings(session)
+
+
+@router.put("/settings", summary="Store engine settings (given keys replace stored ones)")
+async def put_settings(_: WorkflowsManage, session: SessionDep, runtime: RuntimeDep, body: SettingsIn) -> Response:
+    await service.update_settings(session, runtime.secret_box, body, runtime.clock.now())
+    return Response(status_code=status.HTTP_200_OK)
+
+
+@router.post("/testsmtp", response_model=SmtpTestOut, summary="Test e-mail settings merged over the stored ones")
+async def test_smtp(_: WorkflowsManage, session: ReadSessionDep, body: SettingsIn) -> SmtpTestOut:
+    return await service.test_smtp(session, body)

@@ -1,0 +1,113 @@
+"""WorkflowSettings (privx-workflow-engine-api.md §4.10) with grantflow's enums (decisions.md §6)."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
+
+from grantflow.kit.schema import InputModel, NullableStr, OutputModel, Upper
+
+
+class SmtpProtocol(StrEnum):
+    PLAIN = "PLAIN"
+    STARTTLS = "STARTTLS"
+    TLS = "TLS"
+
+
+class SmtpAuthMode(StrEnum):
+    NONE = "NONE"
+    PASSWORD = "PASSWORD"
+    OAUTH2 = "OAUTH2"
+
+
+class SmtpProvider(StrEnum):
+    GENERIC = "GENERIC"
+    MICROSOFT = "MICROSOFT"
+    GOOGLE = "GOOGLE"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOST = re.compile(r"^[A-Za-z0-9._:\-\[\]]*$")
+
+
+def _no_control(value: str) -> str:
+    """Values that end up in SMTP commands or mail headers must not carry CR, LF or other controls."""
+    if _CONTROL.search(value):
+        raise ValueError("control characters (such as CR or LF) are not allowed")
+    return value
+
+
+def _host(value: str) -> str:
+    if not _HOST.match(value):
+        raise ValueError("not a host name or IP address")
+    return value
+
+
+def _address(value: str) -> str:
+    if value and (value.count("@") != 1 or value.startswith("@") or value.endswith("@") or " " in value):
+        raise ValueError("not an e-mail address")
+    return value
+
+
+def _url(value: str) -> str:
+    if value and not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
+        raise ValueError("not an http(s) URL")
+    return value
+
+
+def _safe_str(max_length: int, *checks: Any) -> Any:
+    return Annotated[
+        StrictStr,
+        NullableStr,
+        Field(max_length=max_length),
+        AfterValidator(_no_control),
+        *map(AfterValidator, checks),
+    ]
+
+
+class SettingsIn(InputModel):
+    """Settings as clients send them: every key optional, given keys replace stored ones."""
+
+    smtp_server_enabled: StrictBool | None = None
+    smtp_server: _safe_str(253, _host) | None = None  # type: ignore[valid-type]
+    smtp_server_port: Annotated[StrictInt, Field(ge=0, le=65535)] | None = None
+    smtp_server_protocol: Annotated[SmtpProtocol, Upper] | None = None
+    smtp_server_username: _safe_str(320) | None = None  # type: ignore[valid-type]
+    smtp_server_password: _safe_str(1024) | None = None  # type: ignore[valid-type]
+    smtp_server_insecure_verify: StrictBool | None = None
+    smtp_sender_address: _safe_str(320, _address) | None = None  # type: ignore[valid-type]
+    smtp_retry_attempts: Annotated[StrictInt, Field(ge=0, le=20)] | None = None
+    privx_backend_address: _safe_str(2000, _url) | None = None  # type: ignore[valid-type]
+    request_role_max_approvers: Annotated[StrictInt, Field(ge=0, le=1000)] | None = None
+    smtp_provider: Annotated[SmtpProvider, Upper] | None = None
+    smtp_authentication_mode: Annotated[SmtpAuthMode, Upper] | None = None
+    smtp_provider_token_endpoint: _safe_str(2000, _url) | None = None  # type: ignore[valid-type]
+    smtp_provider_token_scope: _safe_str(500) | None = None  # type: ignore[valid-type]
+
+
+class SettingsOut(OutputModel):
+    """Every known key; the password is never returned (always "")."""
+
+    smtp_server_enabled: bool = False
+    smtp_server: str = ""
+    smtp_server_port: int = 0
+    smtp_server_protocol: SmtpProtocol = SmtpProtocol.STARTTLS
+    smtp_server_username: str = ""
+    smtp_server_password: str = ""
+    smtp_server_insecure_verify: bool = False
+    smtp_sender_address: str = ""
+    smtp_retry_attempts: int = 5
+    privx_backend_address: str = ""
+    request_role_max_approvers: int = 0
+    smtp_provider: SmtpProvider = SmtpProvider.GENERIC
+    smtp_authentication_mode: SmtpAuthMode = SmtpAuthMode.NONE
+    smtp_provider_token_endpoint: str = ""
+    smtp_provider_token_scope: str = ""
+
+
+class SmtpTestOut(OutputModel):
+    status: str
+    details: dict[str, str]

@@ -1,0 +1,78 @@
+"""Read, merge and store the engine settings; the SMTP password is write-only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantflow.engine_settings.models import SETTINGS_ROW_ID, EngineSettings
+from grantflow.engine_settings.schemas import SettingsIn, SettingsOut, SmtpAuthMode, SmtpTestOut
+from grantflow.errors import ErrorCode, InvalidRequestData
+from grantflow.kit.secretbox import SecretBox
+
+SECRET_KEY = "smtp_server_password"
+
+
+async def _row(session: AsyncSession) -> EngineSettings | None:
+    return await session.get(EngineSettings, SETTINGS_ROW_ID)
+
+
+async def get_settings(session: AsyncSession) -> SettingsOut:
+    row = await _row(session)
+    return SettingsOut.model_validate(row.values if row else {})
+
+
+def merged(stored: SettingsOut, body: SettingsIn) -> SettingsOut:
+    """Keys the client gave replace the stored ones; absent or null keys keep them."""
+    given = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None and k != SECRET_KEY}
+    return stored.model_copy(update=given)
+
+
+def _check(values: SettingsOut, has_password: bool) -> None:
+    if not values.smtp_server_enabled:
+        return
+    for key in ("smtp_server", "smtp_sender_address"):
+        if not getattr(values, key):
+            raise InvalidRequestData(
+                "required when e-mail is enabled", property=key, error_code=ErrorCode.REQUIRED_VALUE_MISSING
+            )
+    if values.smtp_authentication_mode != SmtpAuthMode.NONE and not has_password:
+        raise InvalidRequestData(
+            f"authentication mode {values.smtp_authentication_mode} needs a password or client secret",
+            property=SECRET_KEY,
+            error_code=ErrorCode.REQUIRED_VALUE_MISSING,
+        )
+
+
+async def update_settings(session: AsyncSession, box: SecretBox, body: SettingsIn, now: datetime) -> SettingsOut:
+    row = await _row(session)
+    if row is None:
+        row = EngineSettings(id=SETTINGS_ROW_ID, values={})
+        session.add(row)
+    values = merged(SettingsOut.model_validate(row.values), body)
+    new_password = body.smtp_server_password
+    _check(values, has_password=bool(new_password or row.smtp_password_sealed))
+    row.values = values.model_dump(mode="json", exclude={SECRET_KEY})
+    if new_password:  # an empty password keeps the stored one (decisions.md §6)
+        row.smtp_password_sealed = box.seal(new_password)
+    row.updated = now
+    await session.flush()
+    return values
+
+
+async def test_smtp(session: AsyncSession, body: SettingsIn) -> SmtpTestOut:
+    """Until the SMTP sender lands, report clearly that nothing was tried."""
+    stored = await get_settings(session)
+    values: dict[str, Any] = merged(stored, body).model_dump(mode="json", exclude={SECRET_KEY})
+    return SmtpTestOut(
+        status="ERROR",
+        details={
+            "error_stage": "config",
+            "error": "this grantflow build cannot send e-mail yet; no connection was attempted",
+            "hint": "settings are stored and validated; e-mail delivery arrives with the SMTP sender",
+            "smtp_server": str(values["smtp_server"]),
+            "smtp_server_port": str(values["smtp_server_port"]),
+        },
+    )

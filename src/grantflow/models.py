@@ -1,0 +1,23 @@
+"""Every table, imported in one place so that Base.metadata is complete for Alembic."""
+
+from grantflow.access_request.models import AccessRequest, RequestApprover
+from grantflow.auth.models import OAuthClient, SigningKey
+from grantflow.db import Base
+from grantflow.engine_settings.models import EngineSettings
+from grantflow.role.models import Membership, Role
+from grantflow.user.models import User
+from grantflow.workflow.models import Workflow, WorkflowTargetRole
+
+__all__ = [
+    "AccessRequest",
+    "Base",
+    "EngineSettings",
+    "Membership",
+    "OAuthClient",
+    "RequestApprover",
+    "Role",
+    "SigningKey",
+    "User",
+    "Workflow",
+    "WorkflowTargetRole",
+]

@@ -1,0 +1,75 @@
+"""Bring a database to the code's schema and seed it; what `serve` and `db upgrade` do before anything else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantflow.bootstrap import BootstrapResult, bootstrap, write_generated_credentials
+from grantflow.config import Config
+from grantflow.db import SQLITE_IMMEDIATE, create_engine, make_sessionmaker
+from grantflow.kit.clock import Clock, SystemClock
+from grantflow.kit.passwords import Passwords
+from grantflow.kit.secretbox import load_secret_box
+from grantflow.migrations import runner
+
+BOOTSTRAP_LOCK_ID = 0x67666C6F77
+
+
+class DatabaseTooNew(RuntimeError):
+    pass
+
+
+def prepare(config: Config, clock: Clock | None = None) -> BootstrapResult:
+    """Migrate to the newest schema, then create what a fresh installation needs. Safe to run on every start."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    url = config.resolved_database_url
+    current = asyncio.run(_current_revision(url))
+    if current is not None and current not in runner.known_revisions(url):
+        raise DatabaseTooNew(
+            f"the database is at schema revision {current}, which this grantflow does not know; "
+            "it was written by a newer release: upgrade grantflow instead"
+        )
+    runner.upgrade(url)
+    result = asyncio.run(_bootstrap(config, clock or SystemClock()))
+    write_generated_credentials(config, result)
+    return result
+
+
+async def _current_revision(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            try:
+                revision = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+            except DBAPIError:
+                return None
+            return None if revision is None else str(revision)
+    finally:
+        await engine.dispose()
+
+
+async def _bootstrap(config: Config, clock: Clock) -> BootstrapResult:
+    async with admin_session(config) as session:
+        passwords = Passwords(config.password_time_cost, config.password_memory_cost_kib)
+        return await bootstrap(session, config, passwords, load_secret_box(config), clock)
+
+
+@asynccontextmanager
+async def admin_session(config: Config) -> AsyncIterator[AsyncSession]:
+    """One committed transaction for CLI work, serialised against other writers and replicas."""
+    engine = create_engine(config.resolved_database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            connection = await session.connection(execution_options={SQLITE_IMMEDIATE: True})
+            if connection.dialect.name == "postgresql":
+                await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": BOOTSTRAP_LOCK_ID})
+            yield session
+            await session.commit()
+    finally:
+        await engine.dispose()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from grantflow.db import Base, uuid_pk
+from grantflow.kit.clock import utc_now
+
+
+class SourceType(StrEnum):
+    LOCAL = "LOCAL"
+    API_CLIENT = "API-CLIENT"
+
+
+class User(Base):
+    """A person or API client that can log in; the id is also its role-store id."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    source_type: Mapped[str] = mapped_column(String(20), default=SourceType.LOCAL)
+    created: Mapped[datetime] = mapped_column(default=utc_now)
+    updated: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.username
