@@ -131,6 +131,7 @@ async def create_request(
                 position=p,
                 role_id=uuid.UUID(a["role"]["id"]),
                 role_name=a["role"]["name"],
+                decision=Decision.WAITING,
             )
             for s, step in enumerate(workflow.steps)
             for p, a in enumerate(step["approvers"])

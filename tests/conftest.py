@@ -1,0 +1,143 @@
+"""Fixtures: a real database per backend (SQLite file and a throwaway PostgreSQL database), a frozen clock,
+the app over httpx, and helpers to get tokens from the real token endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncpg
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantflow.app import create_app
+from grantflow.config import Config
+from grantflow.kit.clock import FrozenClock
+from grantflow.migrations import runner
+from grantflow.models import Base
+from grantflow.prepare import prepare
+from grantflow.runtime import Runtime
+
+if TYPE_CHECKING:
+    from tests.factories import World
+
+BACKENDS = [b for b in os.environ.get("GRANTFLOW_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+PG_SERVER = os.environ.get("GRANTFLOW_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+ADMIN_PASSWORD = "admin-password-for-tests"
+CLIENT_SECRET = "oauth-client-secret-for-tests"
+SECRET_KEY = Fernet.generate_key().decode()
+START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+async def _pg(sql: str) -> None:
+    connection = await asyncpg.connect(PG_SERVER)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database for the whole session, one per backend; tests empty it between them."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'grantflow.db'}"
+        runner.upgrade(url)
+        yield url
+        return
+    name = f"grantflow_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
+    base = PG_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    try:
+        runner.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path) -> Config:
+    return Config(
+        data_dir=tmp_path,
+        database_url=database_url,
+        admin_password=ADMIN_PASSWORD,
+        oauth_client_secret=CLIENT_SECRET,
+        secret_key=SECRET_KEY,
+        # The cheapest argon2id cost: tests hash many passwords, production uses the RFC 9106 default.
+        password_time_cost=1,
+        password_memory_cost_kib=8,
+    )
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+def _empty_database(url: str) -> None:
+    async def run() -> None:
+        from grantflow.db import create_engine
+
+        engine = create_engine(url)
+        async with engine.begin() as connection:
+            tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+            else:
+                for table in tables:
+                    await connection.execute(text(f"DELETE FROM {table}"))
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def prepared(config: Config, clock: FrozenClock) -> Config:
+    """An empty database, bootstrapped as `grantflow serve` does on first start."""
+    _empty_database(config.resolved_database_url)
+    prepare(config, clock)
+    return config
+
+
+@pytest.fixture
+async def app(prepared: Config, clock: FrozenClock) -> AsyncIterator[FastAPI]:
+    application = create_app(prepared, clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def runtime(app: FastAPI) -> Runtime:
+    runtime: Runtime = app.state.runtime
+    return runtime
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://grantflow.test") as http:
+        yield http
+
+
+@pytest.fixture
+async def session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    """A session for test set-up; commit what you add."""
+    async with runtime.sessionmaker() as db:
+        yield db
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, session: AsyncSession, runtime: Runtime) -> "World":
+    from tests.factories import build_world
+
+    return await build_world(client, session, runtime)
