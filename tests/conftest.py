@@ -137,7 +137,16 @@ async def session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-async def world(client: httpx.AsyncClient, session: AsyncSession, runtime: Runtime) -> "World":
+async def world(client: httpx.AsyncClient, session: AsyncSession, runtime: Runtime) -> World:
     from tests.factories import build_world
 
     return await build_world(client, session, runtime)
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect after each test, so an unclosed connection is reported against the test that leaked it."""
+    yield
+    import gc
+
+    gc.collect()

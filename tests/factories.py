@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.kit.clock import Clock
 from grantflow.role import service as role_service
 from grantflow.role.models import Role
 from grantflow.runtime import Runtime
@@ -47,13 +49,17 @@ async def map_member(session: AsyncSession, role: Role, *users: User) -> None:
 
 
 async def token_for(client: httpx.AsyncClient, username: str, password: str | None = None) -> str:
+    return (await token_response(client, username, password))["access_token"]  # type: ignore[no-any-return]
+
+
+async def token_response(client: httpx.AsyncClient, username: str, password: str | None = None) -> dict[str, Any]:
     response = await client.post(
         TOKEN_URL,
         data={"grant_type": "password", "username": username, "password": password or f"{username}-password"},
         auth=("privx-external", CLIENT_SECRET),
     )
     assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
+    return response.json()  # type: ignore[no-any-return]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -87,18 +93,29 @@ class World:
     """A small organisation: alice requests, bob leads the team, carol is security, dave is nobody special."""
 
     client: httpx.AsyncClient
-    admin: str
+    clock: Clock
+    admin_password: str
     users: dict[str, User] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    renew_at: dict[str, datetime] = field(default_factory=dict)
 
     async def as_(self, name: str) -> dict[str, str]:
-        if name not in self.tokens:
-            self.tokens[name] = await token_for(self.client, name)
+        """A valid token for the user, renewed like the Python SDK does: 3 s before `expires_in` runs out."""
+        if name not in self.tokens or self.clock.now() >= self.renew_at[name]:
+            password = self.admin_password if name == "admin" else None
+            response = await token_response(self.client, name, password)
+            self.tokens[name] = response["access_token"]
+            self.renew_at[name] = self.clock.now() + timedelta(seconds=response["expires_in"] - 3)
         return bearer(self.tokens[name])
 
+    @property
+    def admin(self) -> str:
+        """The admin's current token (as a plain string, for headers built by hand)."""
+        return self.tokens["admin"]
+
     async def create_workflow(self, body: dict[str, Any]) -> str:
-        response = await self.client.post(f"{WE}/workflows", json=body, headers=bearer(self.admin))
+        response = await self.client.post(f"{WE}/workflows", json=body, headers=await self.as_("admin"))
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
@@ -118,7 +135,8 @@ class World:
 
 
 async def build_world(client: httpx.AsyncClient, session: AsyncSession, runtime: Runtime) -> World:
-    world = World(client=client, admin=await token_for(client, "admin", ADMIN_PASSWORD))
+    world = World(client=client, clock=runtime.clock, admin_password=ADMIN_PASSWORD)
+    await world.as_("admin")
     world.roles["linux-admins"] = await make_role(session, "linux-admins")
     world.roles["db-owners"] = await make_role(session, "db-owners")
     world.roles["team-leads"] = await make_role(session, "team-leads", "workflows-requests")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -88,8 +89,9 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def _session(request: Request, *, writes: bool) -> AsyncIterator[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.runtime.sessionmaker
+@asynccontextmanager
+async def transaction(sessionmaker: async_sessionmaker[AsyncSession], *, writes: bool) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit on success, roll back on any error, always close."""
     async with sessionmaker() as session:
         if writes:
             await session.connection(execution_options={SQLITE_IMMEDIATE: True})
@@ -101,15 +103,17 @@ async def _session(request: Request, *, writes: bool) -> AsyncIterator[AsyncSess
         await session.commit()
 
 
+# Each dependency holds the context manager itself: an exception that FastAPI throws in at `yield` must reach
+# the rollback and close above (a wrapped generator would be left suspended, holding its connection).
 async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns its transaction: commit after the endpoint returns, before the response is sent."""
-    async for session in _session(request, writes=True):
+    async with transaction(request.app.state.runtime.sessionmaker, writes=True) as session:
         yield session
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A transaction for endpoints that only read: never takes SQLite's write lock."""
-    async for session in _session(request, writes=False):
+    async with transaction(request.app.state.runtime.sessionmaker, writes=False) as session:
         yield session
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.bootstrap import BootstrapResult, bootstrap, write_generated_credentials
 from grantflow.config import Config
-from grantflow.db import SQLITE_IMMEDIATE, create_engine, make_sessionmaker
+from grantflow.db import create_engine, make_sessionmaker, transaction
 from grantflow.kit.clock import Clock, SystemClock
 from grantflow.kit.passwords import Passwords
 from grantflow.kit.secretbox import load_secret_box
@@ -65,11 +65,9 @@ async def admin_session(config: Config) -> AsyncIterator[AsyncSession]:
     """One committed transaction for CLI work, serialised against other writers and replicas."""
     engine = create_engine(config.resolved_database_url)
     try:
-        async with make_sessionmaker(engine)() as session:
-            connection = await session.connection(execution_options={SQLITE_IMMEDIATE: True})
-            if connection.dialect.name == "postgresql":
+        async with transaction(make_sessionmaker(engine), writes=True) as session:
+            if engine.dialect.name == "postgresql":
                 await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": BOOTSTRAP_LOCK_ID})
             yield session
-            await session.commit()
     finally:
         await engine.dispose()

@@ -296,12 +296,10 @@ async def test_request_keeps_the_workflow_as_it_was_when_filed(world: World, two
     r = world.roles
     changed = workflow_body(r["linux-admins"], ("ANY", [r["security"]]), name="changed")
     assert (
-        await world.client.put(
-            f"{WE}/workflows/{two_step}", json=changed, headers={"Authorization": f"Bearer {world.admin}"}
-        )
+        await world.client.put(f"{WE}/workflows/{two_step}", json=changed, headers=await world.as_("admin"))
     ).status_code == 200
     assert (
-        await world.client.delete(f"{WE}/workflows/{two_step}", headers={"Authorization": f"Bearer {world.admin}"})
+        await world.client.delete(f"{WE}/workflows/{two_step}", headers=await world.as_("admin"))
     ).status_code == 200
     detail = (await world.get_request("alice", request_id)).json()
     assert detail["name"] == "grant linux-admins"
@@ -422,7 +420,7 @@ async def test_requester_cancels_and_admin_deletes(world: World, two_step: str) 
     assert_error(await world.decide("bob", request_id, 0), 400, "INVALID_REQUEST_DATA", "status")
     # Cancelled requests no longer count against max_active_requests.
     again = await _waiting(world)
-    admin = {"Authorization": f"Bearer {world.admin}"}
+    admin = await world.as_("admin")
     assert (await world.client.delete(f"{WE}/requests/{again}", headers=admin)).status_code == 200
     assert_error(await world.client.get(f"{WE}/requests/{again}", headers=admin), 404, "INVALID_REQUEST_DATA")
 
@@ -430,6 +428,6 @@ async def test_requester_cancels_and_admin_deletes(world: World, two_step: str) 
 async def test_decided_requests_are_kept_for_audit(world: World, two_step: str) -> None:
     request_id = await _waiting(world)
     await world.decide("bob", request_id, 0, "DENIED")
-    admin = {"Authorization": f"Bearer {world.admin}"}
+    admin = await world.as_("admin")
     assert_error(await world.client.delete(f"{WE}/requests/{request_id}", headers=admin), 400, "INVALID_REQUEST_DATA")
     assert (await world.get_request("alice", request_id)).status_code == 200

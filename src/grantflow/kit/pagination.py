@@ -1,7 +1,5 @@
 """offset/limit/sortkey/sortdir: parsed and bounded the same way by every list and search endpoint."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar

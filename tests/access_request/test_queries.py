@@ -1,0 +1,167 @@
+"""Who sees what: single reads, the five filters, search, paging and sorting."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from grantflow.kit.clock import FrozenClock
+from tests.access_request.test_rules import assert_error
+from tests.factories import WE, World, workflow_body
+
+
+@pytest.fixture
+async def queue(world: World, clock: FrozenClock) -> dict[str, str]:
+    """alice asks for linux-admins (waiting on team leads), dave for db-owners (approved by bob, so done)."""
+    r = world.roles
+    await world.create_workflow(workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]]), ("ANY", [r["security"]])))
+    await world.create_workflow(workflow_body(r["db-owners"], ("ANY", [r["team-leads"]])))
+    alice = (await world.request_role("alice", "linux-admins", request_justification="Incident ZX-81 on prod")).json()[
+        "id"
+    ]
+    clock.advance(timedelta(minutes=5))
+    dave = (await world.request_role("dave", "db-owners", request_justification="schema migration")).json()["id"]
+    clock.advance(timedelta(minutes=5))
+    assert (await world.decide("bob", dave, 0)).status_code == 200
+    return {"alice": alice, "dave": dave}
+
+
+async def _ids(world: World, who: str, filter: str, **params: object) -> list[str]:
+    response = await world.client.get(
+        f"{WE}/requests", params={"filter": filter, **params}, headers=await world.as_(who)
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] >= len(body["items"])
+    return [item["id"] for item in body["items"]]
+
+
+async def test_stranger_cannot_read_someone_elses_request(world: World, queue: dict[str, str]) -> None:
+    response = await world.get_request("erin", queue["alice"])
+    assert_error(response, 404, "INVALID_REQUEST_DATA", "request_id")
+    # Same answer as for an id that does not exist at all.
+    missing = await world.get_request("erin", "00000000-0000-4000-8000-000000000000")
+    assert missing.json() == response.json()
+
+
+@pytest.mark.parametrize("who", ["alice", "bob", "carol", "grace"])
+async def test_requester_approvers_and_auditors_can_read(world: World, queue: dict[str, str], who: str) -> None:
+    assert (await world.get_request(who, queue["alice"])).status_code == 200
+
+
+async def test_filters(world: World, queue: dict[str, str]) -> None:
+    alice, dave = queue["alice"], queue["dave"]
+    assert await _ids(world, "alice", "requests") == [alice]
+    assert await _ids(world, "dave", "requests") == [dave]
+    assert await _ids(world, "alice", "active_requests") == [alice]
+    assert await _ids(world, "dave", "active_requests") == []
+    assert await _ids(world, "bob", "active_approvals") == [alice]
+    # Newest first by default (decisions.md §4).
+    assert await _ids(world, "bob", "approvals") == [dave, alice]
+    # carol approves step 1; alice's request is at step 0, so nothing is hers to decide yet.
+    assert await _ids(world, "carol", "active_approvals") == []
+    assert await _ids(world, "erin", "approvals") == []
+    assert await _ids(world, "grace", "all") == [dave, alice]
+    # Filters arrive in any case.
+    assert await _ids(world, "bob", "ACTIVE_APPROVALS") == [alice]
+
+
+async def test_filter_all_needs_requests_view(world: World, queue: dict[str, str]) -> None:
+    response = await world.client.get(f"{WE}/requests", params={"filter": "all"}, headers=await world.as_("alice"))
+    assert_error(response, 403, "PERMISSION_DENIED")
+
+
+async def test_filter_is_required_and_validated(world: World, queue: dict[str, str]) -> None:
+    headers = await world.as_("alice")
+    assert_error(await world.client.get(f"{WE}/requests", headers=headers), 400, "REQUIRED_VALUE_MISSING", "filter")
+    bad = await world.client.get(f"{WE}/requests", params={"filter": "everything"}, headers=headers)
+    assert_error(bad, 400, "VALUE_INCORRECT_FORMAT", "filter")
+
+
+async def _search(world: World, who: str, body: dict[str, object], **params: object) -> list[str]:
+    response = await world.client.post(f"{WE}/requests/search", json=body, params=params, headers=await world.as_(who))
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["items"]]
+
+
+async def test_search_by_keywords(world: World, queue: dict[str, str]) -> None:
+    alice, dave = queue["alice"], queue["dave"]
+    assert await _search(world, "grace", {"keywords": "alice@example.com"}) == [alice]
+    assert await _search(world, "grace", {"keywords": "DB-OWNERS"}) == [dave]
+    assert await _search(world, "grace", {"keywords": "zx-81"}) == [alice]
+    assert await _search(world, "grace", {"keywords": "incident prod"}) == [alice]
+    assert await _search(world, "grace", {"keywords": "incident migration"}) == []
+    # LIKE wildcards in keywords are matched literally.
+    assert await _search(world, "grace", {"keywords": "%"}) == []
+
+
+async def test_search_cannot_widen_what_the_caller_sees(world: World, queue: dict[str, str]) -> None:
+    assert await _search(world, "erin", {"keywords": "alice"}) == []
+    assert await _search(world, "alice", {"keywords": "db-owners"}) == []
+    assert await _search(world, "alice", {}) == [queue["alice"]]
+    response = await world.client.post(
+        f"{WE}/requests/search", json={}, params={"filter": "all"}, headers=await world.as_("alice")
+    )
+    assert_error(response, 403, "PERMISSION_DENIED")
+
+
+async def test_search_by_time_window(world: World, queue: dict[str, str], clock: FrozenClock) -> None:
+    start = clock.now()
+    assert await _search(world, "grace", {"end_time": (start - timedelta(minutes=9)).isoformat()}) == [queue["alice"]]
+    # dave's was filed at -5 min and decided at 0: still alive after alice's last change at -10 min.
+    assert await _search(world, "grace", {"start_time": (start - timedelta(minutes=1)).isoformat()}) == [queue["dave"]]
+    backwards = await world.client.post(
+        f"{WE}/requests/search",
+        json={"start_time": start.isoformat(), "end_time": (start - timedelta(days=1)).isoformat()},
+        headers=await world.as_("grace"),
+    )
+    assert_error(backwards, 400, "INVALID_REQUEST_DATA", "end_time")
+
+
+async def test_search_filter_in_query_or_body(world: World, queue: dict[str, str]) -> None:
+    assert await _search(world, "bob", {}, filter="active_approvals") == [queue["alice"]]
+    assert await _search(world, "bob", {"filter": "active_approvals"}) == [queue["alice"]]
+
+
+async def test_paging_and_sorting(world: World, queue: dict[str, str]) -> None:
+    alice, dave = queue["alice"], queue["dave"]
+    assert await _ids(world, "grace", "all", sortkey="created", sortdir="ASC") == [alice, dave]
+    assert await _ids(world, "grace", "all", sortkey="created", sortdir="desc") == [dave, alice]
+    assert await _ids(world, "grace", "all", offset=1, limit=1) == [alice]
+    page = await world.client.get(
+        f"{WE}/requests", params={"filter": "all", "limit": 1}, headers=await world.as_("grace")
+    )
+    assert page.json()["count"] == 2
+    assert len(page.json()["items"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "prop"),
+    [
+        ({"offset": -1}, "VALUE_OUT_OF_BOUNDS", "offset"),
+        ({"limit": 0}, "VALUE_OUT_OF_BOUNDS", "limit"),
+        ({"limit": "ten"}, "VALUE_INCORRECT_TYPE", "limit"),
+        ({"sortkey": "request_justification; DROP TABLE users"}, "VALUE_INCORRECT_FORMAT", "sortkey"),
+        ({"sortdir": "SIDEWAYS"}, "VALUE_INCORRECT_FORMAT", "sortdir"),
+    ],
+)
+async def test_bad_paging_is_refused(
+    world: World, queue: dict[str, str], params: dict[str, object], code: str, prop: str
+) -> None:
+    response = await world.client.get(
+        f"{WE}/requests", params={"filter": "all", **params}, headers=await world.as_("grace")
+    )
+    assert_error(response, 400, code, prop)
+
+
+async def test_limit_above_100_is_clamped(world: World) -> None:
+    r = world.roles
+    await world.create_workflow(workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]]), max_active_requests=-1))
+    for _ in range(105):
+        assert (await world.request_role("alice", "linux-admins")).status_code == 201
+    response = await world.client.get(
+        f"{WE}/requests", params={"filter": "requests", "limit": 500}, headers=await world.as_("alice")
+    )
+    assert response.json()["count"] == 105
+    assert len(response.json()["items"]) == 100
