@@ -94,8 +94,8 @@ def _empty_database(url: str) -> None:
             if connection.dialect.name == "postgresql":
                 await connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
             else:
-                for table in tables:
-                    await connection.execute(text(f"DELETE FROM {table}"))
+                for table in reversed(Base.metadata.sorted_tables):
+                    await connection.execute(table.delete())
         await engine.dispose()
 
     asyncio.run(run())
