@@ -150,3 +150,31 @@ def _collect_garbage() -> Iterator[None]:
     import gc
 
     gc.collect()
+
+
+@pytest.fixture
+def live_server(prepared: Config, clock: FrozenClock) -> Iterator[str]:
+    """grantflow under uvicorn on a free loopback port, for behaviour that depends on a real socket."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(prepared, clock), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = 200
+    while not server.started and deadline:
+        threading.Event().wait(0.05)
+        deadline -= 1
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -1,4 +1,9 @@
-"""Refuse request bodies over the limit before they are read whole (security-checklist 21)."""
+"""Refuse request bodies over the limit without ever holding them (security-checklist 21).
+
+A body that declares its length is refused at once. A chunked one is counted as it arrives; past the limit the
+rest is read and thrown away (up to DRAIN_FACTOR times the limit) so that the client, still sending, can read
+the 413 instead of a connection reset.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 BODY = json.dumps(
     {"error_code": "OUT_OF_RESOURCES", "error_message": "request body too large", "property": "body"}
 ).encode()
+
+
+DRAIN_FACTOR = 16
 
 
 class BodyLimitMiddleware:
@@ -38,24 +46,38 @@ class BodyLimitMiddleware:
                     raise _TooLarge
             return message
 
+        async def answer_too_large() -> None:
+            nonlocal replaced
+            if not replaced:
+                replaced = True
+                await _drain(receive, self.max_bytes * DRAIN_FACTOR)
+                await _too_large(send)
+
         async def guarded_send(message: Message) -> None:
             # FastAPI turns a failure while reading the body into its own 400; answer 413 instead.
-            nonlocal replaced
-            if not overflowed:
+            if overflowed:
+                await answer_too_large()
+            else:
                 await send(message)
-            elif not replaced:
-                replaced = True
-                await _too_large(send)
 
         try:
             await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
-            if not replaced:
-                await _too_large(send)
+            await answer_too_large()
 
 
 class _TooLarge(Exception):
     pass
+
+
+async def _drain(receive: Receive, cap: int) -> None:
+    """Read and discard the rest of the body, holding none of it; give up after `cap` bytes."""
+    drained = 0
+    while drained <= cap:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        drained += len(message.get("body", b""))
 
 
 async def _too_large(send: Send) -> None:

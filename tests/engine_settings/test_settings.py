@@ -1,0 +1,132 @@
+"""GET/PUT /settings and POST /testsmtp: validation, write-only password, scopes."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from grantflow.engine_settings.models import EngineSettings
+from grantflow.runtime import Runtime
+from tests.access_request.test_rules import assert_error
+from tests.factories import WE, World
+
+SETTINGS = f"{WE}/settings"
+
+GO_SDK_BODY = {
+    "smtp_server_enabled": True,
+    "smtp_server": "smtp.example.com",
+    "smtp_server_port": 587,
+    "smtp_server_protocol": "starttls",
+    "smtp_server_username": "mailer",
+    "smtp_server_password": "s3cret-smtp-pass",
+    "smtp_server_insecure_verify": False,
+    "smtp_sender_address": "grantflow@example.com",
+    "smtp_retry_attempts": 3,
+    "privx_backend_address": "https://grantflow.example.com",
+    "request_role_max_approvers": 5,
+    "smtp_provider": "generic",
+    "smtp_authentication_mode": "password",
+    "smtp_provider_token_endpoint": "",
+    "smtp_provider_token_scope": "",
+}
+
+
+async def test_put_then_get_round_trips_without_the_password(world: World, runtime: Runtime) -> None:
+    admin = await world.as_("heidi")
+    assert (await world.client.put(SETTINGS, json=GO_SDK_BODY, headers=admin)).status_code == 200
+    stored = (await world.client.get(SETTINGS, headers=admin)).json()
+    assert stored["smtp_server_password"] == ""
+    assert stored["smtp_server_protocol"] == "STARTTLS"
+    assert stored["smtp_authentication_mode"] == "PASSWORD"
+    assert {k: v for k, v in stored.items() if k != "smtp_server_password"} == {
+        **{k: v for k, v in GO_SDK_BODY.items() if k != "smtp_server_password"},
+        "smtp_server_protocol": "STARTTLS",
+        "smtp_provider": "GENERIC",
+        "smtp_authentication_mode": "PASSWORD",
+    }
+    # The password is stored sealed: not in clear anywhere in the row.
+    async with runtime.sessionmaker() as session:
+        row = await session.scalar(select(EngineSettings))
+    assert row is not None
+    assert "s3cret-smtp-pass" not in str(row.values) + str(row.smtp_password_sealed)
+    assert runtime.secret_box.open(row.smtp_password_sealed or "") == "s3cret-smtp-pass"
+
+
+async def test_empty_password_keeps_the_stored_one_and_partial_put_keeps_the_rest(
+    world: World, runtime: Runtime
+) -> None:
+    admin = await world.as_("heidi")
+    await world.client.put(SETTINGS, json=GO_SDK_BODY, headers=admin)
+    echoed = (await world.client.get(SETTINGS, headers=admin)).json()
+    echoed["smtp_server_port"] = 2525
+    assert (await world.client.put(SETTINGS, json=echoed, headers=admin)).status_code == 200
+    assert (await world.client.put(SETTINGS, json={"smtp_retry_attempts": 9}, headers=admin)).status_code == 200
+    stored = (await world.client.get(SETTINGS, headers=admin)).json()
+    assert (stored["smtp_server_port"], stored["smtp_retry_attempts"], stored["smtp_server"]) == (
+        2525,
+        9,
+        "smtp.example.com",
+    )
+    async with runtime.sessionmaker() as session:
+        row = await session.scalar(select(EngineSettings))
+    assert row is not None
+    assert runtime.secret_box.open(row.smtp_password_sealed or "") == "s3cret-smtp-pass"
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "prop"),
+    [
+        ({"smtp_server_port": 70000}, "VALUE_OUT_OF_BOUNDS", "smtp_server_port"),
+        ({"smtp_server_port": "587"}, "VALUE_INCORRECT_TYPE", "smtp_server_port"),
+        ({"smtp_server_protocol": "SSL3"}, "VALUE_INCORRECT_FORMAT", "smtp_server_protocol"),
+        (
+            {"smtp_sender_address": "grantflow@example.com\r\nBcc: victim@example.com"},
+            "INVALID_REQUEST_DATA",
+            "smtp_sender_address",
+        ),
+        ({"smtp_sender_address": "not-an-address"}, "INVALID_REQUEST_DATA", "smtp_sender_address"),
+        ({"smtp_server": "mail.example.com\r\nRCPT TO:<x@y>"}, "INVALID_REQUEST_DATA", "smtp_server"),
+        ({"privx_backend_address": "javascript:alert(1)"}, "INVALID_REQUEST_DATA", "privx_backend_address"),
+        ({"smtp_server_enabled": "yes"}, "VALUE_INCORRECT_TYPE", "smtp_server_enabled"),
+        ({"smtp_server_enabled": True, "smtp_server": ""}, "REQUIRED_VALUE_MISSING", "smtp_server"),
+    ],
+)
+async def test_bad_settings_are_refused_and_nothing_is_stored(
+    world: World, change: dict[str, object], code: str, prop: str
+) -> None:
+    admin = await world.as_("heidi")
+    await world.client.put(SETTINGS, json=GO_SDK_BODY, headers=admin)
+    before = (await world.client.get(SETTINGS, headers=admin)).json()
+    assert_error(await world.client.put(SETTINGS, json={**GO_SDK_BODY, **change}, headers=admin), 400, code, prop)
+    assert (await world.client.get(SETTINGS, headers=admin)).json() == before
+
+
+async def test_password_authentication_needs_a_password(world: World) -> None:
+    body = {**GO_SDK_BODY, "smtp_server_password": ""}
+    response = await world.client.put(SETTINGS, json=body, headers=await world.as_("heidi"))
+    assert_error(response, 400, "REQUIRED_VALUE_MISSING", "smtp_server_password")
+
+
+async def test_settings_scopes(world: World) -> None:
+    assert (await world.client.get(SETTINGS, headers=await world.as_("ivan"))).status_code == 200
+    assert_error(await world.client.get(SETTINGS, headers=await world.as_("alice")), 403, "PERMISSION_DENIED")
+    assert_error(await world.client.put(SETTINGS, json={}, headers=await world.as_("ivan")), 403, "PERMISSION_DENIED")
+    assert_error(
+        await world.client.post(f"{WE}/testsmtp", json={}, headers=await world.as_("ivan")), 403, "PERMISSION_DENIED"
+    )
+
+
+async def test_testsmtp_reports_clearly_and_never_echoes_the_password(world: World) -> None:
+    response = await world.client.post(f"{WE}/testsmtp", json=GO_SDK_BODY, headers=await world.as_("heidi"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ERROR"
+    assert body["details"]["error_stage"] == "config"
+    assert body["details"]["smtp_server"] == "smtp.example.com"
+    assert "s3cret-smtp-pass" not in response.text
+    assert_error(
+        await world.client.post(f"{WE}/testsmtp", json={"smtp_server_port": -1}, headers=await world.as_("heidi")),
+        400,
+        "VALUE_OUT_OF_BOUNDS",
+        "smtp_server_port",
+    )

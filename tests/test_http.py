@@ -1,0 +1,113 @@
+"""Bad input at the HTTP edge: every failure is the PrivX error object and nothing is half-written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from grantflow.runtime import Runtime
+from tests.access_request.test_rules import assert_error
+from tests.conftest import ADMIN_PASSWORD, CLIENT_SECRET
+from tests.factories import TOKEN_URL, WE, World, bearer, workflow_body
+
+WORKFLOWS = f"{WE}/workflows"
+
+
+async def test_malformed_json(world: World) -> None:
+    headers = {**await world.as_("admin"), "Content-Type": "application/json"}
+    response = await world.client.post(WORKFLOWS, content=b'{"name": "x", ', headers=headers)
+    assert_error(response, 400, "BAD_REQUEST")
+    assert response.json()["error_message"]
+
+
+async def test_array_where_an_object_belongs(world: World) -> None:
+    response = await world.client.post(WORKFLOWS, json=[{"name": "x"}], headers=await world.as_("admin"))
+    assert response.status_code == 400
+    assert response.json()["error_code"] in ("VALUE_INCORRECT_TYPE", "BAD_REQUEST")
+
+
+async def test_wrong_nested_type_names_the_property(world: World) -> None:
+    body = workflow_body(world.roles["linux-admins"], ("ANY", [world.roles["team-leads"]]))
+    body["steps"][0]["approvers"] = [{"role": "team-leads"}]
+    assert_error(
+        await world.client.post(WORKFLOWS, json=body, headers=await world.as_("admin")),
+        400,
+        "VALUE_INCORRECT_TYPE",
+        "steps.0.approvers.0.role",
+    )
+
+
+async def test_body_over_the_limit_is_refused_before_it_is_read(world: World) -> None:
+    body = workflow_body(world.roles["linux-admins"], ("ANY", [world.roles["team-leads"]]), comment="x" * (1024 * 1024))
+    response = await world.client.post(WORKFLOWS, json=body, headers=await world.as_("admin"))
+    assert_error(response, 413, "OUT_OF_RESOURCES", "body")
+    assert (await world.client.get(WORKFLOWS, headers=await world.as_("admin"))).json()["count"] == 0
+
+
+def _chunks(total: int) -> Iterator[bytes]:
+    yield b'{"name": "'
+    for _ in range(total // 65536):
+        yield b"x" * 65536
+    yield b'"}'
+
+
+async def test_chunked_body_over_the_limit_over_a_real_socket(live_server: str) -> None:
+    async with httpx.AsyncClient(base_url=live_server) as http:
+        token = (
+            await http.post(
+                TOKEN_URL,
+                data={"grant_type": "password", "username": "admin", "password": ADMIN_PASSWORD},
+                auth=("privx-external", CLIENT_SECRET),
+            )
+        ).json()["access_token"]
+
+        async def stream() -> object:
+            for chunk in _chunks(2 * 1024 * 1024):
+                yield chunk
+
+        response = await http.post(
+            WORKFLOWS, content=stream(), headers={**bearer(token), "Content-Type": "application/json"}
+        )
+    assert response.status_code == 413
+    assert response.json()["error_code"] == "OUT_OF_RESOURCES"
+
+
+async def test_unknown_route_and_method(world: World) -> None:
+    missing = await world.client.get(f"{WE}/nothing-here", headers=await world.as_("admin"))
+    assert_error(missing, 404, "INVALID_REQUEST_DATA")
+    wrong_method = await world.client.patch(WORKFLOWS, headers=await world.as_("admin"))
+    assert_error(wrong_method, 405, "BAD_REQUEST")
+
+
+async def test_python_sdk_content_type_on_get_and_delete(world: World) -> None:
+    """The Python SDK sends Content-type: application/json with no body on every call."""
+    headers = {**await world.as_("admin"), "Content-type": "application/json"}
+    assert (await world.client.get(WORKFLOWS, headers=headers)).status_code == 200
+    workflow_id = await world.create_workflow(
+        workflow_body(world.roles["linux-admins"], ("ANY", [world.roles["team-leads"]]))
+    )
+    assert (await world.client.delete(f"{WORKFLOWS}/{workflow_id}", headers=headers)).status_code == 200
+
+
+async def test_error_responses_return_their_database_connection(world: World, runtime: Runtime) -> None:
+    engine = runtime.sessionmaker.kw["bind"]
+    headers = await world.as_("alice")
+    for _ in range(20):
+        response = await world.client.get(f"{WE}/requests/00000000-0000-4000-8000-000000000000", headers=headers)
+        assert response.status_code == 404
+        response = await world.client.post(
+            f"{WE}/requests", json={"requested_role": {"id": str(world.roles["db-owners"].id)}}, headers=headers
+        )
+        assert response.status_code == 400
+    assert engine.pool.checkedout() == 0
+
+
+@pytest.mark.parametrize("path", ["/workflow-engine/api/v1/status", "/auth/api/v1/status"])
+async def test_status_needs_no_token(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["api_version"], body["status_message"]) == ("RUNNING", "v1", "OK")
+    assert body["start_time"].endswith("Z")
