@@ -56,7 +56,8 @@ async def test_create_get_list_update_delete(world: World) -> None:
         {"id": str(world.roles["linux-admins"].id), "name": "linux-admins", "deleted": False}
     ]
     assert got["steps"][0]["approvers"][0]["role"]["name"] == "team-leads"
-    assert got["steps"][0]["id"] and got["steps"][0]["approvers"][0]["id"]
+    assert got["steps"][0]["id"]
+    assert got["steps"][0]["approvers"][0]["id"]
     assert got["requester_roles"] == []
 
     listed = (await world.client.get(WORKFLOWS, headers=await world.as_("ivan"))).json()

@@ -25,3 +25,9 @@ def upgrade(url: str) -> None:
 def known_revisions(url: str) -> set[str]:
     script = ScriptDirectory.from_config(alembic_config(url))
     return {rev.revision for rev in script.walk_revisions()}
+
+
+def head() -> str:
+    """The newest revision this code knows."""
+    script = ScriptDirectory.from_config(alembic_config(""))
+    return str(script.get_current_head())
