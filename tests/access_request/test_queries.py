@@ -165,3 +165,14 @@ async def test_limit_above_100_is_clamped(world: World) -> None:
     )
     assert response.json()["count"] == 105
     assert len(response.json()["items"]) == 100
+
+
+async def test_unfiltered_search_lists_what_concerns_the_user(world: World, queue: dict[str, str]) -> None:
+    """carol approves step 1: she may read the request now, but it is on her list only once it is hers to decide."""
+    alice = queue["alice"]
+    assert (await world.get_request("carol", alice)).status_code == 200
+    assert await _search(world, "carol", {}) == []
+    assert (await world.decide("bob", alice, 0)).status_code == 200
+    assert await _search(world, "carol", {}) == [alice]
+    assert (await world.decide("carol", alice, 1)).status_code == 200
+    assert await _search(world, "carol", {}) == [alice]
