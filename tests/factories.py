@@ -49,7 +49,8 @@ async def map_member(session: AsyncSession, role: Role, *users: User) -> None:
 
 
 async def token_for(client: httpx.AsyncClient, username: str, password: str | None = None) -> str:
-    return (await token_response(client, username, password))["access_token"]  # type: ignore[no-any-return]
+    token: str = (await token_response(client, username, password))["access_token"]
+    return token
 
 
 async def token_response(client: httpx.AsyncClient, username: str, password: str | None = None) -> dict[str, Any]:
@@ -59,7 +60,8 @@ async def token_response(client: httpx.AsyncClient, username: str, password: str
         auth=("privx-external", CLIENT_SECRET),
     )
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -90,7 +90,7 @@ def user_create(
 
     async def run() -> str:
         async with admin_session(config) as session:
-            passwords = Passwords(config.password_time_cost, config.password_memory_cost_kib)
+            passwords = Passwords.from_config(config)
             user = await user_service.create_user(
                 session,
                 passwords,
@@ -150,7 +150,7 @@ def api_client_create(
 
     async def run() -> str:
         async with admin_session(config) as session:
-            passwords = Passwords(config.password_time_cost, config.password_memory_cost_kib)
+            passwords = Passwords.from_config(config)
             client = await user_service.create_user(
                 session,
                 passwords,

@@ -56,7 +56,7 @@ async def _current_revision(url: str) -> str | None:
 
 async def _bootstrap(config: Config, clock: Clock) -> BootstrapResult:
     async with admin_session(config) as session:
-        passwords = Passwords(config.password_time_cost, config.password_memory_cost_kib)
+        passwords = Passwords.from_config(config)
         return await bootstrap(session, config, passwords, load_secret_box(config), clock)
 
 

@@ -34,7 +34,7 @@ async def test_concurrent_approvals_make_exactly_one_transition(
     session,
     runtime: Runtime,
     prepared: Config,
-    clock: FrozenClock,  # type: ignore[no-untyped-def]
+    clock: FrozenClock,
 ) -> None:
     r = world.roles
     await world.create_workflow(workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]])))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -155,8 +156,8 @@ def test_advance_skips_auto_steps(
         ({"is_grant": False}, False),
     ],
 )
-def test_who_may_revoke(kwargs: dict[str, object], allowed: bool) -> None:
-    base: dict[str, object] = {
+def test_who_may_revoke(kwargs: dict[str, Any], allowed: bool) -> None:
+    base: dict[str, Any] = {
         "status": RequestStatus.APPROVED,
         "is_grant": True,
         "already_revoked": False,
@@ -164,4 +165,4 @@ def test_who_may_revoke(kwargs: dict[str, object], allowed: bool) -> None:
         "actor_is_admin": False,
         "actor_approved_it": True,
     }
-    assert policy.may_revoke(**{**base, **kwargs}) is allowed  # type: ignore[arg-type]
+    assert policy.may_revoke(**{**base, **kwargs}) is allowed

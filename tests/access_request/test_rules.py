@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.kit.clock import FrozenClock
 from grantflow.runtime import Runtime
@@ -43,14 +44,16 @@ async def assert_untouched(world: World, request_id: str) -> None:
 # -- deciding ---------------------------------------------------------------------------------------------------
 
 
-async def test_requester_cannot_approve_own_request(world: World, two_step: str, session) -> None:  # type: ignore[no-untyped-def]
+async def test_requester_cannot_approve_own_request(world: World, two_step: str, session: AsyncSession) -> None:
     await map_member(session, world.roles["team-leads"], world.users["alice"])
     request_id = await _waiting(world)
     assert_error(await world.decide("alice", request_id, 0), 403, "PERMISSION_DENIED")
     await assert_untouched(world, request_id)
 
 
-async def test_target_user_cannot_approve_a_request_filed_for_them(world: World, two_step: str, session) -> None:  # type: ignore[no-untyped-def]
+async def test_target_user_cannot_approve_a_request_filed_for_them(
+    world: World, two_step: str, session: AsyncSession
+) -> None:
     await map_member(session, world.roles["team-leads"], world.users["dave"])
     created = await world.request_role("erin", "linux-admins", target_user={"id": str(world.users["dave"].id)})
     assert created.status_code == 201, created.text
@@ -74,8 +77,8 @@ async def test_approver_of_a_later_step_cannot_decide_the_current_one(world: Wor
 
 
 async def test_membership_granted_by_a_request_does_not_make_an_approver(
-    world: World, session, runtime: Runtime
-) -> None:  # type: ignore[no-untyped-def]
+    world: World, session: AsyncSession, runtime: Runtime
+) -> None:
     r = world.roles
     # dave gets team-leads through a request; that must not let him approve for team-leads.
     await world.create_workflow(workflow_body(r["team-leads"], ("ANY", [r["security"]]), name="become a lead"))

@@ -11,11 +11,13 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.auth.tokens import KeyRing
 from grantflow.kit.clock import FrozenClock
 from grantflow.runtime import Runtime
 from tests.conftest import ADMIN_PASSWORD, CLIENT_SECRET
-from tests.factories import TOKEN_URL, WE, bearer, make_api_client, token_for, token_response
+from tests.factories import TOKEN_URL, WE, World, bearer, make_api_client, token_for, token_response
 
 WORKFLOWS = f"{WE}/workflows"
 
@@ -93,7 +95,9 @@ async def test_unsupported_grant(client: httpx.AsyncClient) -> None:
     assert response.json()["error"] == "unsupported_grant_type"
 
 
-async def test_client_credentials_for_an_api_client(client: httpx.AsyncClient, session, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+async def test_client_credentials_for_an_api_client(
+    client: httpx.AsyncClient, session: AsyncSession, runtime: Runtime
+) -> None:
     api_client = await make_api_client(session, runtime, "deploy-bot", "bot-secret")
     ok = await client.post(
         TOKEN_URL, data={"grant_type": "client_credentials"}, auth=(str(api_client.id), "bot-secret")
@@ -133,7 +137,9 @@ async def test_hs256_signed_with_the_public_key_is_refused(client: httpx.AsyncCl
     async with runtime.sessionmaker() as session:
         from grantflow.auth.models import SigningKey
 
-        public_pem = (await session.get(SigningKey, header["kid"])).public_key_pem  # type: ignore[union-attr]
+        key = await session.get(SigningKey, header["kid"])
+    assert key is not None
+    public_pem = key.public_key_pem
     # PyJWT refuses to HMAC with a PEM key, so sign by hand exactly as an attacker would.
     import hashlib
     import hmac
@@ -174,14 +180,23 @@ async def test_expired_token_is_refused(client: httpx.AsyncClient, clock: Frozen
 
 
 async def test_token_from_another_issuer_is_refused(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    claims = jwt.decode(await _admin_token(client), options={"verify_signature": False})
-    claims["iss"] = "somebody-else"
-    kid, private = runtime.keyring._signing  # type: ignore[misc]
-    forged = jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid})
+    """Signed with grantflow's own key, but naming another issuer."""
+    other = KeyRing(runtime.secret_box, "somebody-else", leeway_seconds=5)
+    async with runtime.sessionmaker() as session:
+        await other.load(session)
+    admin = jwt.decode(await _admin_token(client), options={"verify_signature": False})
+    forged = other.issue(
+        user_id=uuid.UUID(admin["sub"]),
+        client_id="privx-external",
+        scopes=frozenset({"admin"}),
+        permissions="",
+        now=runtime.clock.now(),
+        lifetime=300,
+    )
     assert_unauthorized(await client.get(WORKFLOWS, headers=bearer(forged)))
 
 
-async def test_missing_scope_is_403(world) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_scope_is_403(world: World) -> None:
     body = {"name": "x"}
     response = await world.client.post(WORKFLOWS, json=body, headers=await world.as_("alice"))
     assert response.status_code == 403
@@ -191,7 +206,7 @@ async def test_missing_scope_is_403(world) -> None:  # type: ignore[no-untyped-d
     assert (await world.client.get(WORKFLOWS, headers=await world.as_("ivan"))).status_code == 200
 
 
-async def test_scopes_follow_roles_at_issue_time(world) -> None:  # type: ignore[no-untyped-def]
+async def test_scopes_follow_roles_at_issue_time(world: World) -> None:
     async def scopes(name: str) -> set[str]:
         token = (await world.as_(name))["Authorization"].removeprefix("Bearer ")
         return set(jwt.decode(token, options={"verify_signature": False})["scope"].split())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.access_request.test_rules import assert_error
 from tests.factories import WE, World, role_ref, workflow_body
@@ -225,7 +226,7 @@ async def test_requestable_roles_for_the_caller(world: World) -> None:
     assert sorted(item["name"] for item in carol["items"]) == ["db-owners", "linux-admins"]
 
 
-async def test_deleted_role_shows_as_deleted_with_its_old_name(world: World, session) -> None:  # type: ignore[no-untyped-def]
+async def test_deleted_role_shows_as_deleted_with_its_old_name(world: World, session: AsyncSession) -> None:
     workflow_id = await world.create_workflow(_broken(world))
     await session.delete(world.roles["team-leads"])
     await session.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
@@ -58,34 +58,33 @@ def _url(value: str) -> str:
     return value
 
 
-def _safe_str(max_length: int, *checks: Any) -> Any:
-    return Annotated[
-        StrictStr,
-        NullableStr,
-        Field(max_length=max_length),
-        AfterValidator(_no_control),
-        *map(AfterValidator, checks),
-    ]
+# Everything that can reach an SMTP command or a mail header refuses control characters.
+SafeStr = Annotated[StrictStr, NullableStr, AfterValidator(_no_control)]
+HostName = Annotated[SafeStr, Field(max_length=253), AfterValidator(_host)]
+Address = Annotated[SafeStr, Field(max_length=320), AfterValidator(_address)]
+Url = Annotated[SafeStr, Field(max_length=2000), AfterValidator(_url)]
+Credential = Annotated[SafeStr, Field(max_length=1024)]
+Scope = Annotated[SafeStr, Field(max_length=500)]
 
 
 class SettingsIn(InputModel):
     """Settings as clients send them: every key optional, given keys replace stored ones."""
 
     smtp_server_enabled: StrictBool | None = None
-    smtp_server: _safe_str(253, _host) | None = None  # type: ignore[valid-type]
+    smtp_server: HostName | None = None
     smtp_server_port: Annotated[StrictInt, Field(ge=0, le=65535)] | None = None
     smtp_server_protocol: Annotated[SmtpProtocol, Upper] | None = None
-    smtp_server_username: _safe_str(320) | None = None  # type: ignore[valid-type]
-    smtp_server_password: _safe_str(1024) | None = None  # type: ignore[valid-type]
+    smtp_server_username: Credential | None = None
+    smtp_server_password: Credential | None = None
     smtp_server_insecure_verify: StrictBool | None = None
-    smtp_sender_address: _safe_str(320, _address) | None = None  # type: ignore[valid-type]
+    smtp_sender_address: Address | None = None
     smtp_retry_attempts: Annotated[StrictInt, Field(ge=0, le=20)] | None = None
-    privx_backend_address: _safe_str(2000, _url) | None = None  # type: ignore[valid-type]
+    privx_backend_address: Url | None = None
     request_role_max_approvers: Annotated[StrictInt, Field(ge=0, le=1000)] | None = None
     smtp_provider: Annotated[SmtpProvider, Upper] | None = None
     smtp_authentication_mode: Annotated[SmtpAuthMode, Upper] | None = None
-    smtp_provider_token_endpoint: _safe_str(2000, _url) | None = None  # type: ignore[valid-type]
-    smtp_provider_token_scope: _safe_str(500) | None = None  # type: ignore[valid-type]
+    smtp_provider_token_endpoint: Url | None = None
+    smtp_provider_token_scope: Scope | None = None
 
 
 class SettingsOut(OutputModel):

@@ -7,12 +7,18 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from grantflow.config import Config
+
 
 class Passwords:
     def __init__(self, time_cost: int, memory_cost_kib: int) -> None:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1)
         # Verified against when the account does not exist, so that unknown names cost the same time.
         self._dummy = self._hasher.hash("grantflow-timing-equaliser")
+
+    @classmethod
+    def from_config(cls, config: Config) -> Passwords:
+        return cls(config.password_time_cost, config.password_memory_cost_kib)
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

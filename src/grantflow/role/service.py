@@ -126,15 +126,11 @@ async def grant_membership(
     return membership
 
 
-async def revoke_granted(session: AsyncSession, request_id: uuid.UUID) -> int:
-    """Remove the membership one request granted; returns how many rows went."""
-    result = await session.execute(delete(Membership).where(Membership.request_id == request_id))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+async def revoke_granted(session: AsyncSession, request_id: uuid.UUID) -> None:
+    """Remove the membership one request granted, and no other."""
+    await session.execute(delete(Membership).where(Membership.request_id == request_id))
 
 
-async def remove_memberships(session: AsyncSession, user_id: uuid.UUID, role_id: uuid.UUID) -> int:
+async def remove_memberships(session: AsyncSession, user_id: uuid.UUID, role_id: uuid.UUID) -> None:
     """Remove every explicit membership (mapped and granted) of a user in a role, as a REMOVE request does."""
-    result = await session.execute(
-        delete(Membership).where(Membership.user_id == user_id, Membership.role_id == role_id)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    await session.execute(delete(Membership).where(Membership.user_id == user_id, Membership.role_id == role_id))
