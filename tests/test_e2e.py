@@ -152,6 +152,7 @@ def test_grantflow_serve_on_a_fresh_data_dir(tmp_path: Path) -> None:
 
         credentials = tmp_path / "var" / "initial-credentials"
         assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o700
         values = dict(line.split("=", 1) for line in credentials.read_text().splitlines() if not line.startswith("#"))
         assert (tmp_path / "var" / "grantflow.db").exists()
         with httpx.Client(base_url=base) as http:

@@ -27,7 +27,8 @@ class DatabaseTooNew(RuntimeError):
 
 def prepare(config: Config, clock: Clock | None = None) -> BootstrapResult:
     """Migrate to the newest schema, then create what a fresh installation needs. Safe to run on every start."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    # The data directory holds the SQLite file (password hashes) and the secret key: owner only.
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = config.resolved_database_url
     current = asyncio.run(_current_revision(url))
     if current is not None and current not in runner.known_revisions(url):
