@@ -28,7 +28,9 @@ client_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(role_app, name="role")
+tls_app = typer.Typer(help="TLS certificates.", no_args_is_help=True)
 app.add_typer(client_app, name="api-client")
+app.add_typer(tls_app, name="tls")
 
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="dotenv-style file of GRANTFLOW_* settings")]
 
@@ -51,16 +53,44 @@ def _prepared(config_file: Path | None) -> Config:
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="port [default: 8080]")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
     config_file: ConfigFile = None,
 ) -> None:
-    """Migrate the database, then serve the API."""
+    """Migrate the database, then serve the API (HTTPS with --tls-cert and --tls-key)."""
     import uvicorn
 
     from grantflow.app import create_app
 
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
     config = _prepared(config_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(config), host=host or config.host, port=port or config.port, proxy_headers=False)
+    uvicorn.run(
+        create_app(config),
+        host=host or config.host,
+        port=port or config.port,
+        proxy_headers=False,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+    )
+
+
+@tls_app.command("init")
+def tls_init(
+    host: Annotated[list[str], typer.Option("--host", help="host name or IP address; repeat for more")],
+    directory: Annotated[Path | None, typer.Option(help="where to write [default: DATA_DIR/tls]")] = None,
+    config_file: ConfigFile = None,
+) -> None:
+    """Create a local CA (ca.pem) and a server certificate (server.pem, server.key) for the given hosts."""
+    from datetime import UTC, datetime
+
+    from grantflow.tls import init_tls
+
+    config = load_config(config_file)
+    files = init_tls(directory or config.data_dir / "tls", host, datetime.now(UTC))
+    typer.echo(f"CA certificate for clients: {files.ca_cert}")
+    typer.echo(f"serve with: grantflow serve --tls-cert {files.server_cert} --tls-key {files.server_key}")
 
 
 @db_app.command("upgrade")
