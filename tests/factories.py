@@ -15,7 +15,7 @@ from grantflow.role import service as role_service
 from grantflow.role.models import Role
 from grantflow.runtime import Runtime
 from grantflow.user import service as user_service
-from grantflow.user.models import SourceType, User
+from grantflow.user.models import User
 from tests.conftest import ADMIN_PASSWORD, CLIENT_SECRET
 
 WE = "/workflow-engine/api/v1"
@@ -158,12 +158,11 @@ async def build_world(client: httpx.AsyncClient, session: AsyncSession, runtime:
     return world
 
 
-async def make_api_client(session: AsyncSession, runtime: Runtime, name: str, secret: str) -> User:
-    client = await user_service.create_user(
-        session, runtime.passwords, username=name, password=secret, source_type=SourceType.API_CLIENT
-    )
+async def make_api_client(session: AsyncSession, runtime: Runtime, name: str) -> tuple[User, str]:
+    """An API client and its secret."""
+    client = await user_service.create_api_client(session, runtime.secret_box, name, author=None)
     await session.commit()
-    return client
+    return client, runtime.secret_box.open(client.secret_sealed or "")
 
 
 async def holds(runtime: Runtime, world: World, user: str, role: str) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,10 +12,10 @@ import typer
 
 from grantflow.config import Config, load_config
 from grantflow.kit.passwords import Passwords
+from grantflow.kit.secretbox import load_secret_box
 from grantflow.prepare import DatabaseTooNew, admin_session, prepare
 from grantflow.role import service as role_service
 from grantflow.user import service as user_service
-from grantflow.user.models import SourceType
 
 app = typer.Typer(help="grantflow: a self-hosted role-granting workflow engine.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -174,29 +173,21 @@ def api_client_create(
     role: Annotated[list[str] | None, typer.Option("--role", "-r", help="role name; repeat for more")] = None,
     config_file: ConfigFile = None,
 ) -> None:
-    """Create an API client; prints its id and secret once (the secret is stored only as a hash)."""
+    """Create an API client and print its id and secret (readable again through the local-user-store API)."""
     config = _prepared(config_file)
-    secret = secrets.token_urlsafe(32)
 
-    async def run() -> str:
+    async def run() -> tuple[str, str]:
         async with admin_session(config) as session:
-            passwords = Passwords.from_config(config)
-            client = await user_service.create_user(
-                session,
-                passwords,
-                username=name,
-                password=secret,
-                display_name=name,
-                source_type=SourceType.API_CLIENT,
-            )
+            box = load_secret_box(config)
+            client = await user_service.create_api_client(session, box, name, author=None)
             for role_name in role or []:
                 found = await role_service.get_role_by_name(session, role_name)
                 if found is None:
                     raise typer.BadParameter(f"no role {role_name!r}")
                 await role_service.add_mapped_member(session, found, client.id)
-            return str(client.id)
+            return str(client.id), box.open(client.secret_sealed or "")
 
-    client_id = asyncio.run(run())
+    client_id, secret = asyncio.run(run())
     typer.echo(f"id={client_id}\nsecret={secret}")
 
 

@@ -98,15 +98,13 @@ async def test_unsupported_grant(client: httpx.AsyncClient) -> None:
 async def test_client_credentials_for_an_api_client(
     client: httpx.AsyncClient, session: AsyncSession, runtime: Runtime
 ) -> None:
-    api_client = await make_api_client(session, runtime, "deploy-bot", "bot-secret")
-    ok = await client.post(
-        TOKEN_URL, data={"grant_type": "client_credentials"}, auth=(str(api_client.id), "bot-secret")
-    )
+    api_client, secret = await make_api_client(session, runtime, "deploy-bot")
+    ok = await client.post(TOKEN_URL, data={"grant_type": "client_credentials"}, auth=(str(api_client.id), secret))
     assert ok.status_code == 200, ok.text
     claims = jwt.decode(ok.json()["access_token"], options={"verify_signature": False})
     assert claims["sub"] == str(api_client.id)
     # The password grant takes an API client's id and secret as username and password, as the SDKs send them.
-    as_password = await token_for(client, str(api_client.id), "bot-secret")
+    as_password = await token_for(client, str(api_client.id), secret)
     assert jwt.decode(as_password, options={"verify_signature": False})["sub"] == str(api_client.id)
     bad = await client.post(TOKEN_URL, data={"grant_type": "client_credentials"}, auth=(str(api_client.id), "nope"))
     assert bad.status_code == 401

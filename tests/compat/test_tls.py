@@ -76,7 +76,7 @@ def test_tls_init_and_serve_over_https(tmp_path: Path) -> None:
         assert status[0] == 200
         assert status[1]["status"] == "RUNNING"
         # The same server reached by a name the certificate does not carry fails verification, as for the SDK.
-        with pytest.raises(ssl.SSLCertVerificationError, match="match|mismatch"):
+        with pytest.raises(ssl.SSLCertVerificationError, match=r"match|mismatch"):
             _sdk_get("127.0.0.1", port, ca_pem, "/workflow-engine/api/v1/status")
         # Another CA is not trusted.
         other = tmp_path / "other"

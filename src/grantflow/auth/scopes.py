@@ -17,6 +17,11 @@ class Scope(StrEnum):
     WORKFLOWS_REQUESTS = "workflowsRequests"
     WORKFLOWS_REQUEST_ON_BEHALF = "workflowsRequestOnBehalf"
     REQUESTS_VIEW = "requestsView"
+    USERS_VIEW = "usersView"
+    USERS_MANAGE = "usersManage"
+    ROLES_VIEW = "rolesView"
+    ROLES_MANAGE = "rolesManage"
+    API_CLIENTS_MANAGE = "apiClientsManage"
 
 
 PERMISSION_SCOPES: dict[str, Scope] = {
@@ -25,10 +30,67 @@ PERMISSION_SCOPES: dict[str, Scope] = {
     "workflows-requests": Scope.WORKFLOWS_REQUESTS,
     "workflows-requests-on-behalf": Scope.WORKFLOWS_REQUEST_ON_BEHALF,
     "requests-view": Scope.REQUESTS_VIEW,
+    "users-view": Scope.USERS_VIEW,
+    "users-manage": Scope.USERS_MANAGE,
+    "roles-view": Scope.ROLES_VIEW,
+    "roles-manage": Scope.ROLES_MANAGE,
+    "api-clients-manage": Scope.API_CLIENTS_MANAGE,
 }
 
-# Permissions a role may carry; anything else is refused when a role is written.
-KNOWN_PERMISSIONS = frozenset(PERMISSION_SCOPES)
+# PrivX's whole permission vocabulary (privx-identity-subset.md §2.1): roles store and echo any of these; only
+# the ones above give grantflow scopes. Anything else is refused when a role is written.
+KNOWN_PERMISSIONS = frozenset(
+    {
+        "licenses-manage",
+        "api-clients-manage",
+        "idp-clients-view",
+        "idp-clients-manage",
+        "connections-view",
+        "connections-manage",
+        "connections-playback",
+        "connections-terminate",
+        "connections-manual",
+        "connections-trail",
+        "connections-authorize",
+        "ueba-view",
+        "ueba-manage",
+        "hosts-view",
+        "hosts-manage",
+        "privx-host-provisioning",
+        "network-targets-view",
+        "network-targets-manage",
+        "role-target-resources-view",
+        "role-target-resources-manage",
+        "roles-view",
+        "roles-manage",
+        "sources-view",
+        "sources-manage",
+        "sources-data-push",
+        "users-view",
+        "users-manage",
+        "logs-view",
+        "logs-manage",
+        "workflows-manage",
+        "workflows-view",
+        "vault-manage",
+        "vault-add",
+        "access-groups-manage",
+        "workflows-requests-on-behalf",
+        "workflows-requests",
+        "authorized-keys-manage",
+        "settings-manage",
+        "settings-view",
+        "requests-view",
+        "certificates-view",
+        "webauthn-credentials-manage",
+        "mobilegw-view",
+        "mobilegw-manage",
+        "target-domains-view",
+        "target-domains-manage",
+        "access-roles-manage",
+        "",
+    }
+)
 
 SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.ADMIN: "built-in administrator (role privx-admin); passes every check",
@@ -39,6 +101,11 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.WORKFLOWS_REQUESTS: "file and decide role requests",
     Scope.WORKFLOWS_REQUEST_ON_BEHALF: "file a role request on behalf of another user",
     Scope.REQUESTS_VIEW: "view every role request",
+    Scope.USERS_VIEW: "view users",
+    Scope.USERS_MANAGE: "manage local users",
+    Scope.ROLES_VIEW: "view roles and memberships",
+    Scope.ROLES_MANAGE: "manage roles and give any role to anyone (effectively superuser)",
+    Scope.API_CLIENTS_MANAGE: "manage API clients and read their secrets",
 }
 
 

@@ -77,7 +77,7 @@ async def password_grant(
     if client is None:
         raise OAuthError("invalid_client", "HTTP Basic client authentication is required", 401)
     oauth_client = await authenticate_client(session, runtime, client[0], client[1], GRANT_PASSWORD)
-    user = await user_service.check_credentials(session, runtime.passwords, username, password)
+    user = await user_service.check_credentials(session, runtime.passwords, runtime.secret_box, username, password)
     if user is None:
         raise OAuthError("invalid_grant", "invalid username or password")
     return await issue_for(session, runtime, user, oauth_client.client_id)
@@ -85,7 +85,7 @@ async def password_grant(
 
 async def client_credentials_grant(session: AsyncSession, runtime: Runtime, client: tuple[str, str]) -> TokenResponse:
     """An API client authenticates as itself: client_id is its id, client_secret its secret."""
-    user = await user_service.check_credentials(session, runtime.passwords, client[0], client[1])
+    user = await user_service.check_credentials(session, runtime.passwords, runtime.secret_box, client[0], client[1])
     if user is None or user.source_type != SourceType.API_CLIENT:
         raise OAuthError("invalid_client", "client authentication failed", 401)
     return await issue_for(session, runtime, user, EXTERNAL_CLIENT_ID)

@@ -3,8 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grantflow.db import Base, uuid_pk
@@ -27,6 +28,12 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), default="")
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     source_type: Mapped[str] = mapped_column(String(20), default=SourceType.LOCAL)
+    # API clients: the secret sealed with GRANTFLOW_SECRET_KEY, as PrivX returns it to api-clients-manage holders.
+    secret_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    # The optional PrivX profile fields (full_name, comment, job_title, …), stored as given.
+    profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    author: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     created: Mapped[datetime] = mapped_column(default=utc_now)
     updated: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import uuid
 from collections.abc import Iterable
 
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.errors import Duplicate, NotFound
 from grantflow.kit.passwords import Passwords
+from grantflow.kit.secretbox import SecretBox
 from grantflow.user.models import SourceType, User
 
 
@@ -57,16 +60,39 @@ async def create_user(
     return user
 
 
-async def check_credentials(session: AsyncSession, passwords: Passwords, username: str, password: str) -> User | None:
-    """The user whose name and password match, else None; unknown names take as long as wrong passwords."""
+async def create_api_client(session: AsyncSession, box: SecretBox, name: str, author: uuid.UUID | None) -> User:
+    """An API client: its id is its OAuth username, its generated secret is kept sealed (PrivX shows it again)."""
+    client = User(
+        id=uuid.uuid4(),
+        username=f"api-client:{uuid.uuid4()}",
+        display_name=name,
+        source_type=SourceType.API_CLIENT,
+        secret_sealed=box.seal(secrets.token_urlsafe(32)),
+        author=author,
+        updated_by=author,
+    )
+    client.username = str(client.id)
+    session.add(client)
+    await session.flush()
+    return client
+
+
+async def check_credentials(
+    session: AsyncSession, passwords: Passwords, box: SecretBox, username: str, password: str
+) -> User | None:
+    """The user whose name and password match, else None; unknown names take as long as wrong passwords.
+
+    API clients log in with their id as the username and their secret as the password, as PrivX's SDKs do.
+    """
     user = await get_by_username(session, username)
-    if user is None:
-        # API clients log in with their id as the username, as PrivX's SDKs do.
+    if user is None or user.source_type == SourceType.API_CLIENT:
         try:
             candidate = await session.get(User, uuid.UUID(username))
         except ValueError:
             candidate = None
-        user = candidate if candidate and candidate.source_type == SourceType.API_CLIENT else None
+        if candidate is not None and candidate.secret_sealed is not None:
+            expected = box.open(candidate.secret_sealed)
+            return candidate if hmac.compare_digest(expected.encode(), password.encode()) else None
     if not await passwords.verify_async(user.password_hash if user else None, password):
         return None
     return user
