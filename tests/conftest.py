@@ -178,3 +178,40 @@ def live_server(prepared: Config, clock: FrozenClock) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@pytest.fixture
+def tls_server(prepared: Config, clock: FrozenClock, tmp_path: Path) -> Iterator[tuple[str, int, str]]:
+    """grantflow over HTTPS on a free port: (host name, port, CA PEM), certificate made by `grantflow tls init`."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from grantflow.tls import init_tls
+
+    files = init_tls(tmp_path / "tls", ["localhost"], datetime.now(UTC))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(prepared, clock),
+            log_level="warning",
+            ssl_certfile=str(files.server_cert),
+            ssl_keyfile=str(files.server_key),
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        threading.Event().wait(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield "localhost", port, files.ca_cert.read_text()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -7,6 +7,8 @@ import httpx
 PUBLIC = {
     ("GET", "/workflow-engine/api/v1/status"),
     ("GET", "/auth/api/v1/status"),
+    ("GET", "/role-store/api/v1/status"),
+    ("GET", "/local-user-store/api/v1/status"),
     ("POST", "/auth/api/v1/oauth/token"),
 }
 
@@ -42,8 +44,11 @@ async def test_every_route_but_the_public_ones_needs_a_token(client: httpx.Async
     assert open_in_spec == PUBLIC
     placeholder = "00000000-0000-4000-8000-000000000000"
     for method, path in await _operations(client) - PUBLIC:
-        url = path.replace("{workflow_id}", placeholder).replace("{request_id}", placeholder)
-        response = await client.request(method, url, json={} if method in ("POST", "PUT") else None)
+        url = path
+        for name in ("workflow_id", "request_id", "role_id", "user_id", "client_id"):
+            url = url.replace("{" + name + "}", placeholder)
+        body = [] if url.endswith(("/roles/resolve", "/roles")) and method == "PUT" else {}
+        response = await client.request(method, url, json=body if method in ("POST", "PUT") else None)
         assert response.status_code == 401, (method, path, response.status_code)
         assert response.json()["error_code"] == "PERMISSION_DENIED"
 

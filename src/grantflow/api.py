@@ -9,10 +9,14 @@ from grantflow.access_request.router import router as requests_router
 from grantflow.auth.router import router as auth_router
 from grantflow.engine_settings.router import router as settings_router
 from grantflow.errors import ERROR_RESPONSES
+from grantflow.role.router import router as role_store_router
+from grantflow.user.router import router as user_store_router
 from grantflow.workflow.router import router as workflows_router
 
 WORKFLOW_ENGINE = "/workflow-engine/api/v1"
 AUTH = "/auth/api/v1"
+ROLE_STORE = "/role-store/api/v1"
+LOCAL_USER_STORE = "/local-user-store/api/v1"
 
 ROUTES: tuple[tuple[str, APIRouter], ...] = (
     (WORKFLOW_ENGINE, status.router),
@@ -20,6 +24,10 @@ ROUTES: tuple[tuple[str, APIRouter], ...] = (
     (WORKFLOW_ENGINE, requests_router),
     (WORKFLOW_ENGINE, settings_router),
     (AUTH, status.router),
+    (ROLE_STORE, status.router),
+    (ROLE_STORE, role_store_router),
+    (LOCAL_USER_STORE, status.router),
+    (LOCAL_USER_STORE, user_store_router),
 )
 
 

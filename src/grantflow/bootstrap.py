@@ -57,6 +57,7 @@ async def bootstrap(
             OAuthClient(
                 client_id=EXTERNAL_CLIENT_ID,
                 secret_hash=await passwords.hash_async(secret),
+                secret_sealed=box.seal(secret),
                 grant_types=[GRANT_PASSWORD, GRANT_CLIENT_CREDENTIALS],
             )
         )

@@ -56,3 +56,24 @@ RequestsCreate = Annotated[
     Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_REQUESTS, Scope.WORKFLOWS_REQUEST_ON_BEHALF)
 ]
 RequestsWrite = Annotated[Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_REQUESTS)]
+RolesManage = Annotated[Principal, _requires(Scope.ADMIN, Scope.ROLES_MANAGE)]
+MembersView = Annotated[Principal, _requires(Scope.ADMIN, Scope.ROLES_VIEW, Scope.ROLES_MANAGE, Scope.USERS_VIEW)]
+# Reading a user's roles: these scopes, or the user themselves (checked in the route).
+IdentityView = Annotated[
+    Principal,
+    _requires(Scope.ADMIN, Scope.USERS_VIEW, Scope.USERS_MANAGE, Scope.ROLES_VIEW, Scope.ROLES_MANAGE, Scope.USER),
+]
+UsersSearch = Annotated[
+    Principal,
+    _requires(
+        Scope.ADMIN,
+        Scope.USERS_VIEW,
+        Scope.USERS_MANAGE,
+        Scope.ROLES_VIEW,
+        Scope.ROLES_MANAGE,
+        Scope.WORKFLOWS_REQUEST_ON_BEHALF,
+    ),
+]
+UsersView = Annotated[Principal, _requires(Scope.ADMIN, Scope.USERS_VIEW, Scope.USERS_MANAGE)]
+UsersManage = Annotated[Principal, _requires(Scope.ADMIN, Scope.USERS_MANAGE)]
+ApiClientsManage = Annotated[Principal, _requires(Scope.ADMIN, Scope.API_CLIENTS_MANAGE)]

@@ -17,6 +17,8 @@ class OAuthClient(Base):
 
     client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     secret_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    # PrivX shows this secret with every API client (the SDKs send it in their Basic header), so it is kept sealed.
+    secret_sealed: Mapped[str | None] = mapped_column(Text, default=None)
     grant_types: Mapped[list[Any]] = mapped_column(default=list)
     created: Mapped[datetime] = mapped_column(default=utc_now)
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.access_request.models import AccessRequest, RequestApprover, RequestStatus
 from grantflow.auth.scopes import KNOWN_PERMISSIONS
-from grantflow.errors import Duplicate, InvalidRequestData, NotFound
+from grantflow.errors import Duplicate, ErrorCode, ErrorDetail, InvalidRequestData, NotFound
+from grantflow.kit.pagination import Page, paginate
 from grantflow.role.models import USER_ROLE, GrantType, Membership, MembershipSource, Role
+from grantflow.role.schemas import GrantPeriod, HeldRole, HeldRoleIn, UserSearchIn
+from grantflow.user.models import User
+from grantflow.workflow.models import Workflow
 
 
 def in_force(now: datetime) -> ColumnElement[bool]:
@@ -44,15 +49,19 @@ async def roles_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[u
 async def create_role(
     session: AsyncSession, name: str, permissions: Iterable[str] = (), comment: str = "", system: bool = False
 ) -> Role:
-    unknown = sorted(set(permissions) - KNOWN_PERMISSIONS)
-    if unknown:
-        raise InvalidRequestData(f"unknown permissions: {', '.join(unknown)}", property="permissions")
+    _check_permissions(permissions)
     if await get_role_by_name(session, name) is not None:
         raise Duplicate(f"a role named {name!r} exists", property="name")
     role = Role(name=name, permissions=sorted(set(permissions)), comment=comment, system=system)
     session.add(role)
     await session.flush()
     return role
+
+
+def _check_permissions(permissions: Iterable[str]) -> None:
+    unknown = sorted(set(permissions) - KNOWN_PERMISSIONS)
+    if unknown:
+        raise InvalidRequestData(f"unknown permissions: {', '.join(unknown)}", property="permissions")
 
 
 async def add_mapped_member(session: AsyncSession, role: Role, user_id: uuid.UUID) -> None:
@@ -134,3 +143,199 @@ async def revoke_granted(session: AsyncSession, request_id: uuid.UUID) -> None:
 async def remove_memberships(session: AsyncSession, user_id: uuid.UUID, role_id: uuid.UUID) -> None:
     """Remove every explicit membership (mapped and granted) of a user in a role, as a REMOVE request does."""
     await session.execute(delete(Membership).where(Membership.user_id == user_id, Membership.role_id == role_id))
+
+
+# -- role store -------------------------------------------------------------------------------------------------
+
+ROLE_SORT_KEYS = {"name": Role.name, "created": Role.created, "updated": Role.updated, "id": Role.id}
+
+
+async def list_roles(
+    session: AsyncSession, page: Page, names: Sequence[str] = (), keywords: str = ""
+) -> tuple[int, list[Role]]:
+    query = select(Role)
+    if names:
+        query = query.where(Role.name.in_(names))
+    for term in keywords.lower().replace(",", " ").split():
+        query = query.where(func.lower(Role.name).contains(term, autoescape=True))
+    return await paginate(session, query, page, ROLE_SORT_KEYS, Role.id)
+
+
+async def update_role(
+    session: AsyncSession, role_id: uuid.UUID, name: str, permissions: Iterable[str], comment: str
+) -> Role:
+    role = await get_role(session, role_id)
+    if role.system and name != role.name:
+        raise InvalidRequestData("built-in roles cannot be renamed", property="name")
+    _check_permissions(permissions)
+    other = await get_role_by_name(session, name)
+    if other is not None and other.id != role.id:
+        raise Duplicate(f"a role named {name!r} exists", property="name")
+    role.name, role.comment, role.permissions = name, comment, sorted(set(permissions))
+    await session.flush()
+    return role
+
+
+async def delete_role(session: AsyncSession, role_id: uuid.UUID) -> None:
+    """Refused while a workflow or a waiting request still needs the role; decided requests keep its name."""
+    role = await get_role(session, role_id)
+    if role.system:
+        raise InvalidRequestData("built-in roles cannot be deleted", property="role_id")
+    users = [str(w.id) for w in await _workflows_using(session, role_id)]
+    waiting = await _waiting_requests_using(session, role_id)
+    if users or waiting:
+        raise InvalidRequestData(
+            "the role is still used: change or delete these workflows and decide these requests first",
+            property="role_id",
+            details=[
+                ErrorDetail(error_code=ErrorCode.INVALID_REQUEST_DATA, error_message=i, property="workflow")
+                for i in users
+            ]
+            + [
+                ErrorDetail(error_code=ErrorCode.INVALID_REQUEST_DATA, error_message=i, property="request")
+                for i in waiting
+            ],
+        )
+    await session.delete(role)
+    await session.flush()
+
+
+async def _workflows_using(session: AsyncSession, role_id: uuid.UUID) -> list[Workflow]:
+    key = str(role_id)
+
+    def uses(w: Workflow) -> bool:
+        refs = [*w.target_roles, *w.requester_roles, *(a["role"] for s in w.steps for a in s["approvers"])]
+        return any(r["id"] == key for r in refs)
+
+    return [w for w in await session.scalars(select(Workflow)) if uses(w)]
+
+
+async def _waiting_requests_using(session: AsyncSession, role_id: uuid.UUID) -> list[str]:
+    waiting = AccessRequest.status == RequestStatus.WAITING
+    as_target = select(AccessRequest.id).where(waiting, AccessRequest.requested_role_id == role_id)
+    as_approver = (
+        select(AccessRequest.id)
+        .join(RequestApprover, RequestApprover.request_id == AccessRequest.id)
+        .where(waiting, RequestApprover.role_id == role_id)
+    )
+    return [str(i) for i in await session.scalars(union(as_target, as_approver).limit(100))]
+
+
+async def role_counts(session: AsyncSession, role_ids: Iterable[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:
+    """How many users hold each role explicitly and in force (member_count adds the implicit members)."""
+    rows = await session.execute(
+        select(Membership.role_id, func.count(func.distinct(Membership.user_id)))
+        .where(Membership.role_id.in_(list(role_ids)), in_force(now))
+        .group_by(Membership.role_id)
+    )
+    return {role_id: int(count) for role_id, count in rows.all()}
+
+
+async def members(session: AsyncSession, role: Role, page: Page, now: datetime) -> tuple[int, list[User]]:
+    query = select(User)
+    if role.name != USER_ROLE:
+        query = query.where(User.id.in_(select(Membership.user_id).where(Membership.role_id == role.id, in_force(now))))
+    return await paginate(session, query, page, USER_SORT_KEYS, User.id)
+
+
+USER_SORT_KEYS = {"principal": User.username, "name": User.username, "created": User.created, "id": User.id}
+
+
+async def held_roles(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> list[HeldRole]:
+    """Every role the user holds, explicit rows first in force, then the implicit privx-user."""
+    rows = (
+        await session.execute(
+            select(Membership, Role)
+            .join(Role, Role.id == Membership.role_id)
+            .where(Membership.user_id == user_id, in_force(now))
+            .order_by(Role.name, Membership.created)
+        )
+    ).all()
+    held = [_held(m, r) for m, r in rows]
+    implicit = await get_role_by_name(session, USER_ROLE)
+    if implicit is not None:
+        held.append(
+            HeldRole(id=implicit.id, name=implicit.name, explicit=False, implicit=True, grant_type=GrantType.PERMANENT)
+        )
+    return held
+
+
+def _held(membership: Membership, role: Role) -> HeldRole:
+    period = [GrantPeriod(grant_start=membership.grant_start, grant_end=membership.grant_end)]
+    timed = membership.grant_start is not None or membership.grant_end is not None
+    return HeldRole(
+        id=role.id,
+        name=role.name,
+        explicit=True,
+        implicit=False,
+        grant_type=membership.grant_type,
+        grant_start=membership.grant_start,
+        grant_end=membership.grant_end,
+        grant_validity_periods=period if timed else [],
+        floating_length=membership.floating_length,
+        granted_by_request=membership.request_id,
+    )
+
+
+async def set_mapped_roles(session: AsyncSession, user_id: uuid.UUID, entries: Sequence[HeldRoleIn]) -> None:
+    """PUT /users/{id}/roles: the body is the whole set of direct memberships (privx-identity-subset.md §4.3).
+
+    Entries with `explicit: false` (echoed implicit roles) change nothing. Memberships that requests granted are
+    shown by GET but managed only by requests, so the PUT leaves them alone.
+    """
+    wanted: dict[uuid.UUID, HeldRoleIn] = {}
+    for entry in entries:
+        if entry.explicit:
+            wanted[entry.id] = entry  # duplicates: the last entry wins
+    roles = await roles_by_id(session, wanted)
+    for index, entry in enumerate(entries):
+        if entry.explicit and entry.id not in roles:
+            raise InvalidRequestData(f"role {entry.id} does not exist", property=f"{index}.id")
+        if entry.explicit and roles[entry.id].name == USER_ROLE:
+            raise InvalidRequestData("every user holds privx-user implicitly", property=f"{index}.id")
+    windows = {role_id: _window(index, entry) for index, (role_id, entry) in enumerate(wanted.items())}
+    await session.execute(
+        delete(Membership).where(Membership.user_id == user_id, Membership.source == MembershipSource.MAPPED)
+    )
+    for role_id, (grant_type, start, end) in windows.items():
+        session.add(
+            Membership(
+                user_id=user_id,
+                role_id=role_id,
+                source=MembershipSource.MAPPED,
+                grant_type=grant_type,
+                grant_start=start,
+                grant_end=end,
+            )
+        )
+    await session.flush()
+
+
+def _window(index: int, entry: HeldRoleIn) -> tuple[str, datetime | None, datetime | None]:
+    grant_type = entry.grant_type or GrantType.PERMANENT
+    if grant_type == GrantType.PERMANENT:
+        return grant_type, None, None
+    if grant_type != GrantType.TIME_RESTRICTED:
+        raise InvalidRequestData(
+            "direct memberships are PERMANENT or TIME_RESTRICTED; floating grants come from requests",
+            property=f"{index}.grant_type",
+            error_code=ErrorCode.VALUE_INCORRECT_FORMAT,
+        )
+    if entry.grant_start is None or entry.grant_end is None or entry.grant_end <= entry.grant_start:
+        raise InvalidRequestData(
+            "a time-restricted membership needs grant_start before grant_end", property=f"{index}.grant_end"
+        )
+    return grant_type, entry.grant_start, entry.grant_end
+
+
+async def search_users(session: AsyncSession, search: UserSearchIn, page: Page) -> tuple[int, list[User]]:
+    query = select(User)
+    if search.user_id:
+        query = query.where(User.id.in_(search.user_id))
+    for term in search.keywords.lower().replace(",", " ").split():
+        query = query.where(
+            or_(
+                *(func.lower(c).contains(term, autoescape=True) for c in (User.username, User.display_name, User.email))
+            )
+        )
+    return await paginate(session, query, page, USER_SORT_KEYS, User.id)

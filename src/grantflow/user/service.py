@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.errors import Duplicate, NotFound
+from grantflow.kit.pagination import Page, paginate
 from grantflow.kit.passwords import Passwords
 from grantflow.kit.secretbox import SecretBox
 from grantflow.user.models import SourceType, User
+from grantflow.user.schemas import PROFILE_FIELDS, LocalUserIn
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID, property: str = "user_id") -> User:
@@ -96,3 +98,78 @@ async def check_credentials(
     if not await passwords.verify_async(user.password_hash if user else None, password):
         return None
     return user
+
+
+# -- local user store -------------------------------------------------------------------------------------------
+
+SORT_KEYS = {"username": User.username, "name": User.display_name, "created": User.created, "id": User.id}
+
+
+async def list_users(
+    session: AsyncSession,
+    page: Page,
+    source_type: SourceType,
+    username: str | None = None,
+    user_id: uuid.UUID | None = None,
+) -> tuple[int, list[User]]:
+    query = select(User).where(User.source_type == source_type)
+    if username:
+        query = query.where(User.username == username)
+    if user_id:
+        query = query.where(User.id == user_id)
+    return await paginate(session, query, page, SORT_KEYS, User.id)
+
+
+async def get_of_kind(session: AsyncSession, user_id: uuid.UUID, source_type: SourceType) -> User:
+    user = await session.get(User, user_id)
+    if user is None or user.source_type != source_type:
+        raise NotFound("user not found" if source_type == SourceType.LOCAL else "API client not found", property="id")
+    return user
+
+
+def apply_profile(user: User, body: LocalUserIn, editor: uuid.UUID) -> None:
+    user.username = body.username
+    user.display_name = body.display_name or body.full_name or body.username
+    user.email = body.email
+    user.profile = {
+        **{field: getattr(body, field) for field in PROFILE_FIELDS},
+        "tags": body.tags,
+        "password_change_required": body.password_change_required,
+    }
+    user.updated_by = editor
+
+
+async def create_local_user(session: AsyncSession, passwords: Passwords, body: LocalUserIn, author: uuid.UUID) -> User:
+    password = body.password.password if body.password else None
+    user = await create_user(session, passwords, username=body.username, password=password)
+    apply_profile(user, body, author)
+    user.author = author
+    await session.flush()
+    return user
+
+
+async def update_local_user(
+    session: AsyncSession, passwords: Passwords, user_id: uuid.UUID, body: LocalUserIn, editor: uuid.UUID
+) -> User:
+    """Replace the profile; an absent or empty password keeps the stored one (Terraform and Go send `{}`)."""
+    user = await get_of_kind(session, user_id, SourceType.LOCAL)
+    other = await get_by_username(session, body.username)
+    if other is not None and other.id != user.id:
+        raise Duplicate(f"a user named {body.username!r} exists", property="username")
+    apply_profile(user, body, editor)
+    if body.password and body.password.password:
+        user.password_hash = await passwords.hash_async(body.password.password)
+    await session.flush()
+    return user
+
+
+async def set_password(session: AsyncSession, passwords: Passwords, user_id: uuid.UUID, password: str) -> None:
+    user = await get_of_kind(session, user_id, SourceType.LOCAL)
+    user.password_hash = await passwords.hash_async(password)
+    await session.flush()
+
+
+async def delete_user(session: AsyncSession, user_id: uuid.UUID, source_type: SourceType) -> None:
+    """Memberships go with the user (foreign key cascade); requests keep the name they were filed with."""
+    await session.delete(await get_of_kind(session, user_id, source_type))
+    await session.flush()

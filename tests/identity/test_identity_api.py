@@ -1,0 +1,161 @@
+"""Role store and local user store: who may change what, and what a change may not lose."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.access_request.test_rules import assert_error
+from tests.factories import WE, World, workflow_body
+
+US = "/local-user-store/api/v1"
+RS = "/role-store/api/v1"
+
+
+async def test_a_user_cannot_give_themselves_a_role(world: World) -> None:
+    alice = world.users["alice"]
+    admin_role = (
+        await world.client.post(f"{RS}/roles/resolve", json=["privx-admin"], headers=await world.as_("alice"))
+    ).json()
+    body = [{"id": admin_role["items"][0]["id"], "explicit": True}]
+    response = await world.client.put(f"{RS}/users/{alice.id}/roles", json=body, headers=await world.as_("alice"))
+    assert_error(response, 403, "PERMISSION_DENIED")
+    held = (await world.client.get(f"{RS}/users/{alice.id}/roles", headers=await world.as_("alice"))).json()
+    assert [r["name"] for r in held["items"]] == ["privx-user"]
+
+
+async def test_roles_writes_need_roles_manage(world: World) -> None:
+    heidi = await world.as_("heidi")  # workflows-manage, not roles-manage
+    assert_error(await world.client.post(f"{RS}/roles", json={"name": "x"}, headers=heidi), 403, "PERMISSION_DENIED")
+    role_id = world.roles["db-owners"].id
+    assert_error(
+        await world.client.put(f"{RS}/roles/{role_id}", json={"name": "y"}, headers=heidi), 403, "PERMISSION_DENIED"
+    )
+    assert_error(await world.client.delete(f"{RS}/roles/{role_id}", headers=heidi), 403, "PERMISSION_DENIED")
+
+
+async def test_put_user_roles_keeps_granted_and_implicit_memberships(world: World) -> None:
+    r = world.roles
+    await world.create_workflow(workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]])))
+    request_id = (await world.request_role("alice", "linux-admins")).json()["id"]
+    assert (await world.decide("bob", request_id, 0)).status_code == 200
+    admin = await world.as_("admin")
+    alice = world.users["alice"]
+    body = [
+        {"id": str(r["db-owners"].id), "explicit": True},
+        {"id": str(r["security"].id), "explicit": False},  # an echoed implicit role changes nothing
+        {"id": str(r["auditors"].id)},  # no key: explicit
+        {"id": str(r["db-owners"].id), "explicit": True, "grant_type": "PERMANENT"},  # duplicate: last wins
+    ]
+    assert (await world.client.put(f"{RS}/users/{alice.id}/roles", json=body, headers=admin)).status_code == 200
+    held = (await world.client.get(f"{RS}/users/{alice.id}/roles", headers=admin)).json()["items"]
+    assert sorted((h["name"], h["explicit"], h["implicit"]) for h in held) == [
+        ("auditors", True, False),
+        ("db-owners", True, False),
+        ("linux-admins", True, False),  # granted by the request: PUT does not manage it
+        ("privx-user", False, True),
+    ]
+    # An empty list removes the direct memberships only.
+    assert (await world.client.put(f"{RS}/users/{alice.id}/roles", json=[], headers=admin)).status_code == 200
+    held = (await world.client.get(f"{RS}/users/{alice.id}/roles", headers=admin)).json()["items"]
+    assert sorted(h["name"] for h in held) == ["linux-admins", "privx-user"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "code", "prop"),
+    [
+        ({"id": "00000000-0000-4000-8000-000000000000"}, "INVALID_REQUEST_DATA", "0.id"),
+        ({"id": "nope"}, "VALUE_INCORRECT_FORMAT", "0.id"),
+        ({"grant_type": "FLOATING"}, "VALUE_INCORRECT_FORMAT", "0.grant_type"),
+        (
+            {
+                "grant_type": "TIME_RESTRICTED",
+                "grant_start": "2026-12-02T00:00:00Z",
+                "grant_end": "2026-12-01T00:00:00Z",
+            },
+            "INVALID_REQUEST_DATA",
+            "0.grant_end",
+        ),
+    ],
+)
+async def test_bad_role_lists_change_nothing(world: World, entry: dict[str, str], code: str, prop: str) -> None:
+    bob = world.users["bob"]
+    admin = await world.as_("admin")
+    body = [{"id": str(world.roles["db-owners"].id), **entry}]
+    assert_error(await world.client.put(f"{RS}/users/{bob.id}/roles", json=body, headers=admin), 400, code, prop)
+    held = (await world.client.get(f"{RS}/users/{bob.id}/roles", headers=admin)).json()["items"]
+    assert sorted(h["name"] for h in held) == ["privx-user", "team-leads"]
+
+
+async def test_a_role_in_use_cannot_be_deleted(world: World) -> None:
+    r = world.roles
+    workflow_id = await world.create_workflow(workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]])))
+    admin = await world.as_("admin")
+    refused = await world.client.delete(f"{RS}/roles/{r['team-leads'].id}", headers=admin)
+    assert_error(refused, 400, "INVALID_REQUEST_DATA", "role_id")
+    assert [d["error_message"] for d in refused.json()["details"]] == [workflow_id]
+    builtin = (await world.client.post(f"{RS}/roles/resolve", json=["privx-user"], headers=admin)).json()["items"][0]
+    assert_error(await world.client.delete(f"{RS}/roles/{builtin['id']}", headers=admin), 400, "INVALID_REQUEST_DATA")
+    assert (await world.client.delete(f"{WE}/workflows/{workflow_id}", headers=admin)).status_code == 200
+    assert (await world.client.delete(f"{RS}/roles/{r['team-leads'].id}", headers=admin)).status_code == 200
+
+
+async def test_local_users_never_show_a_password_and_names_are_unique(world: World) -> None:
+    admin = await world.as_("admin")
+    created = await world.client.post(
+        f"{US}/users",
+        json={"username": "zoe", "password": {"password": "zoe-secret-pw"}, "full_name": "Zoë Ångström"},
+        headers=admin,
+    )
+    assert created.status_code == 201
+    assert created.headers["location"].endswith(created.json()["id"])
+    user = (await world.client.get(f"{US}/users/{created.json()['id']}", headers=admin)).json()
+    assert user["full_name"] == "Zoë Ångström"
+    assert set(user["password"]) == {"created"}
+    assert "zoe-secret-pw" not in str(user)
+    duplicate = await world.client.post(f"{US}/users", json={"username": "zoe"}, headers=admin)
+    assert_error(duplicate, 409, "VALUE_DUPLICATE", "username")
+    short = await world.client.put(f"{US}/users/{user['id']}/password", json={"password": "short"}, headers=admin)
+    assert_error(short, 400, "VALUE_OUT_OF_BOUNDS", "password")
+    # Terraform and Go send `"password": {}` on update: the stored password stays.
+    assert (
+        await world.client.put(f"{US}/users/{user['id']}", json={"username": "zoe", "password": {}}, headers=admin)
+    ).status_code == 200
+    token = await world.client.post(
+        "/auth/api/v1/oauth/token",
+        data={"grant_type": "password", "username": "zoe", "password": "zoe-secret-pw"},
+        auth=("privx-external", "oauth-client-secret-for-tests"),
+    )
+    assert token.status_code == 200
+
+
+async def test_deleting_a_user_removes_their_memberships(world: World) -> None:
+    admin = await world.as_("admin")
+    bob = world.users["bob"]
+    assert (await world.client.delete(f"{US}/users/{bob.id}", headers=admin)).status_code == 200
+    members = (await world.client.get(f"{RS}/roles/{world.roles['team-leads'].id}/members", headers=admin)).json()
+    assert [m["principal"] for m in members["items"]] == ["frank"]
+    assert_error(await world.client.get(f"{RS}/users/{bob.id}", headers=admin), 404, "INVALID_REQUEST_DATA")
+
+
+async def test_api_client_secrets_need_api_clients_manage(world: World) -> None:
+    admin = await world.as_("admin")
+    created = await world.client.post(f"{US}/api-clients", json={"name": "bot"}, headers=admin)
+    assert created.status_code == 201
+    url = f"{US}/api-clients/{created.json()['id']}"
+    assert_error(await world.client.get(url, headers=await world.as_("heidi")), 403, "PERMISSION_DENIED")
+    assert_error(
+        await world.client.get(f"{US}/api-clients", headers=await world.as_("grace")), 403, "PERMISSION_DENIED"
+    )
+    assert (await world.client.get(url, headers=admin)).json()["secret"]
+
+
+async def test_users_read_only_themselves_without_view_rights(world: World) -> None:
+    alice = await world.as_("alice")
+    assert (await world.client.get(f"{RS}/users/{world.users['alice'].id}", headers=alice)).status_code == 200
+    assert_error(
+        await world.client.get(f"{RS}/users/{world.users['bob'].id}", headers=alice), 404, "INVALID_REQUEST_DATA"
+    )
+    assert_error(await world.client.post(f"{RS}/users/search", json={}, headers=alice), 403, "PERMISSION_DENIED")
+    # On-behalf requesters may look people up.
+    found = await world.client.post(f"{RS}/users/search", json={"keywords": "dave"}, headers=await world.as_("erin"))
+    assert [u["principal"] for u in found.json()["items"]] == ["dave"]
