@@ -10,6 +10,9 @@ PUBLIC = {
     ("GET", "/role-store/api/v1/status"),
     ("GET", "/local-user-store/api/v1/status"),
     ("POST", "/auth/api/v1/oauth/token"),
+    ("GET", "/auth/api/v1/oauth/authorize"),
+    ("POST", "/auth/api/v1/login"),
+    ("GET", "/auth/api/v1/jwks"),
 }
 
 WORKFLOW_ENGINE_ENDPOINTS = {

@@ -11,7 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.auth.models import OAuthClient, SigningKey
-from grantflow.auth.service import EXTERNAL_CLIENT_ID, GRANT_CLIENT_CREDENTIALS, GRANT_PASSWORD
+from grantflow.auth.service import (
+    EXTERNAL_CLIENT_ID,
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_PASSWORD,
+    GRANT_REFRESH_TOKEN,
+    UI_CLIENT_ID,
+)
 from grantflow.auth.tokens import new_signing_key
 from grantflow.config import Config
 from grantflow.kit.clock import Clock
@@ -58,9 +65,12 @@ async def bootstrap(
                 client_id=EXTERNAL_CLIENT_ID,
                 secret_hash=await passwords.hash_async(secret),
                 secret_sealed=box.seal(secret),
-                grant_types=[GRANT_PASSWORD, GRANT_CLIENT_CREDENTIALS],
+                grant_types=[GRANT_PASSWORD, GRANT_CLIENT_CREDENTIALS, GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN],
             )
         )
+    if await session.get(OAuthClient, UI_CLIENT_ID) is None:
+        # A public client (no secret), as PrivX's own UI and privx-sdk-go's user login use it.
+        session.add(OAuthClient(client_id=UI_CLIENT_ID, grant_types=[GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN]))
     if await session.scalar(select(SigningKey.kid).where(SigningKey.retired.is_(None)).limit(1)) is None:
         session.add(new_signing_key(box, clock.now()))
     await session.flush()

@@ -28,6 +28,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(role_app, name="role")
 tls_app = typer.Typer(help="TLS certificates.", no_args_is_help=True)
+keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 app.add_typer(client_app, name="api-client")
 app.add_typer(tls_app, name="tls")
 
@@ -189,6 +191,24 @@ def api_client_create(
 
     client_id, secret = asyncio.run(run())
     typer.echo(f"id={client_id}\nsecret={secret}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(config_file: ConfigFile = None) -> None:
+    """Sign new tokens with a new key; tokens signed by the old one stay valid until they expire."""
+    from datetime import UTC, datetime, timedelta
+
+    from grantflow.auth.tokens import SIGNING_KEY_REFRESH_SECONDS, rotate
+
+    config = _prepared(config_file)
+    # Replicas may sign with the old key until they re-read the keys: keep it well past that and the token lifetime.
+    keep = timedelta(seconds=config.access_token_lifetime_seconds + SIGNING_KEY_REFRESH_SECONDS + 3600)
+
+    async def run() -> str:
+        async with admin_session(config) as session:
+            return (await rotate(session, load_secret_box(config), datetime.now(UTC), keep)).kid
+
+    typer.echo(f"new signing key {asyncio.run(run())}")
 
 
 def main() -> None:

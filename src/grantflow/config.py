@@ -31,6 +31,8 @@ class Config(BaseSettings):
     token_issuer: str = "grantflow"
     access_token_lifetime_seconds: int = Field(default=300, ge=30, le=86400)
     token_leeway_seconds: int = Field(default=5, ge=0, le=60)
+    # A login session lasts this long without a password (PrivX: 8 hours).
+    refresh_token_lifetime_seconds: int = Field(default=8 * 3600, ge=60)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     database_pool_size: int = Field(default=10, ge=1)

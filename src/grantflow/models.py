@@ -1,7 +1,7 @@
 """Every table, imported in one place so that Base.metadata is complete for Alembic."""
 
 from grantflow.access_request.models import AccessRequest, RequestApprover
-from grantflow.auth.models import OAuthClient, SigningKey
+from grantflow.auth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken, SigningKey
 from grantflow.db import Base
 from grantflow.engine_settings.models import EngineSettings
 from grantflow.role.models import Membership, Role
@@ -10,10 +10,13 @@ from grantflow.workflow.models import Workflow, WorkflowTargetRole
 
 __all__ = [
     "AccessRequest",
+    "AuthorizationFlow",
     "Base",
     "EngineSettings",
+    "LoginFailure",
     "Membership",
     "OAuthClient",
+    "RefreshToken",
     "RequestApprover",
     "Role",
     "SigningKey",

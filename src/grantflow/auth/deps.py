@@ -24,6 +24,7 @@ class Principal:
 
     user_id: uuid.UUID
     scopes: frozenset[str]
+    session_id: uuid.UUID | None = None
 
     def has(self, *scopes: Scope) -> bool:
         return satisfies(self.scopes, scopes)
@@ -41,7 +42,7 @@ async def authenticate(
     claims = await runtime.keyring.verify(token, runtime.sessionmaker, runtime.clock.now())
     if not satisfies(claims.scopes, security_scopes.scopes):
         raise PermissionDenied(f"requires one of the scopes: {', '.join(security_scopes.scopes)}")
-    return Principal(user_id=claims.user_id, scopes=claims.scopes)
+    return Principal(user_id=claims.user_id, scopes=claims.scopes, session_id=claims.session_id)
 
 
 def _requires(*scopes: Scope) -> Any:

@@ -1,33 +1,40 @@
-"""`/auth/api/v1`: the OAuth2 token endpoint."""
+"""`/auth/api/v1`: token endpoint, authorization-code login, logout, JWKS."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from grantflow.auth import service
-from grantflow.auth.schemas import OAuthErrorBody, TokenResponse
-from grantflow.db import ReadSessionDep
+from grantflow.auth.deps import AnyUser
+from grantflow.auth.schemas import LoginIn, LoginOut, OAuthErrorBody, TokenResponse
 from grantflow.runtime import RuntimeDep
 
 router = APIRouter(tags=["auth"])
 
 FORM_LIMIT = 64
+OAUTH_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": OAuthErrorBody},
+    401: {"model": OAuthErrorBody},
+    429: {"model": OAuthErrorBody},
+}
+
+
+def _source(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 @router.post(
     "/oauth/token",
     response_model=TokenResponse,
-    responses={400: {"model": OAuthErrorBody}, 401: {"model": OAuthErrorBody}},
-    summary="Issue an access token (password or client_credentials grant)",
+    response_model_exclude_none=True,
+    responses=OAUTH_ERRORS,
+    summary="Issue tokens: password, client_credentials, authorization_code (PKCE) or refresh_token grant",
 )
 async def token(
-    request: Request,
-    session: ReadSessionDep,
-    runtime: RuntimeDep,
-    authorization: Annotated[str | None, Header()] = None,
+    request: Request, runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None
 ) -> TokenResponse:
     # Parameters may come form-encoded or, as some PrivX tooling sends them, in the query string.
     params = dict(request.query_params)
@@ -36,20 +43,78 @@ async def token(
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
     grant_type = params.get("grant_type", "")
     basic = service.parse_basic(authorization)
-    if grant_type == service.GRANT_PASSWORD:
-        if not params.get("username") or "password" not in params:
-            raise service.OAuthError("invalid_request", "username and password are required")
-        return await service.password_grant(session, runtime, basic, params["username"], params["password"])
-    if grant_type == service.GRANT_CLIENT_CREDENTIALS:
-        client = basic or (params.get("client_id", ""), params.get("client_secret", ""))
-        return await service.client_credentials_grant(session, runtime, client)
-    if not grant_type:
-        raise service.OAuthError("invalid_request", "grant_type is required")
+    source = _source(request)
+    match grant_type:
+        case service.GRANT_PASSWORD:
+            if not params.get("username") or "password" not in params:
+                raise service.OAuthError("invalid_request", "username and password are required")
+            return await service.password_grant(runtime, basic, params["username"], params["password"], source)
+        case service.GRANT_CLIENT_CREDENTIALS:
+            client = basic or (params.get("client_id", ""), params.get("client_secret", ""))
+            return await service.client_credentials_grant(runtime, client, source)
+        case service.GRANT_REFRESH_TOKEN:
+            client_id = basic[0] if basic else params.get("client_id", "")
+            return await service.refresh_grant(runtime, basic, client_id, params.get("refresh_token", ""))
+        case service.GRANT_AUTHORIZATION_CODE:
+            client_id = basic[0] if basic else params.get("client_id", "")
+            return await service.authorization_code_grant(
+                runtime,
+                basic,
+                client_id,
+                params.get("redirect_uri", ""),
+                params.get("code", ""),
+                params.get("code_verifier", ""),
+            )
+        case "":
+            raise service.OAuthError("invalid_request", "grant_type is required")
     raise service.OAuthError("unsupported_grant_type", f"grant type {grant_type!r} is not supported")
+
+
+@router.get(
+    "/oauth/authorize",
+    status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+    responses=OAUTH_ERRORS,
+    summary="Open an authorization-code login (PKCE S256 required); the Location carries the login token",
+)
+async def authorize(
+    runtime: RuntimeDep,
+    client_id: Annotated[str, Query()] = "",
+    redirect_uri: Annotated[str, Query()] = "",
+    response_type: Annotated[str, Query()] = "",
+    state: Annotated[str, Query()] = "",
+    code_challenge: Annotated[str, Query()] = "",
+    code_challenge_method: Annotated[str, Query()] = "",
+) -> RedirectResponse:
+    target = await service.authorize(
+        runtime,
+        service.AuthorizeRequest(client_id, redirect_uri, response_type, state, code_challenge, code_challenge_method),
+    )
+    return RedirectResponse(target, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+
+
+@router.post("/login", response_model=LoginOut, responses=OAUTH_ERRORS, summary="Log in to an open authorization")
+async def login(request: Request, runtime: RuntimeDep, body: LoginIn) -> LoginOut:
+    code, state = await service.login(runtime, body.username, body.password, body.token, _source(request))
+    return LoginOut(code=code, state=state)
+
+
+@router.post("/logout", summary="End the caller's session: its refresh tokens stop working")
+async def logout(principal: AnyUser, runtime: RuntimeDep) -> Response:
+    if principal.session_id is not None:
+        await service.end_session(runtime, principal.session_id)
+    return Response(status_code=status.HTTP_200_OK)
+
+
+@router.get("/jwks", summary="Public keys that verify grantflow's access tokens (JWK Set)")
+async def jwks(runtime: RuntimeDep) -> dict[str, list[dict[str, str]]]:
+    await runtime.keyring.refresh_if_stale(runtime.sessionmaker)
+    return runtime.keyring.jwks()
 
 
 async def on_oauth_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, service.OAuthError)
-    headers = {"WWW-Authenticate": 'Basic realm="grantflow"'} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": 'Basic realm="grantflow"'} if exc.status_code == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     body = OAuthErrorBody(error=exc.error, error_description=exc.description)
-    return JSONResponse(status_code=exc.status_code, content=body.model_dump(), headers=headers)
+    return JSONResponse(status_code=exc.status_code, content=body.model_dump(), headers=headers or None)

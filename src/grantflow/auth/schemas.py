@@ -10,6 +10,18 @@ class TokenResponse(BaseModel):
     token_type: str = "bearer"
     expires_in: int
     scope: str
+    refresh_token: str | None = None
+
+
+class LoginIn(BaseModel):
+    username: str
+    password: str
+    token: str
+
+
+class LoginOut(BaseModel):
+    code: str
+    state: str
 
 
 class OAuthErrorBody(BaseModel):

@@ -1,15 +1,31 @@
-"""OAuth2 grants: who gets a token, with which scopes."""
+"""OAuth2 grants: who gets a token, with which scopes, and how sessions continue and end.
+
+The token endpoints open their own transactions instead of taking the request's: credentials are checked (argon2,
+deliberately slow) in a read transaction, and what must be written (refresh tokens, failed logins, revocations)
+goes in a short write transaction afterwards, so that on SQLite no login holds the database write lock while
+hashing, and a revocation is committed even when the request then fails.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast
+from urllib.parse import urlencode
 
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.auth.models import OAuthClient
+from grantflow.auth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken
 from grantflow.auth.schemas import TokenResponse
 from grantflow.auth.scopes import scopes_for
+from grantflow.db import transaction
 from grantflow.role import service as role_service
 from grantflow.runtime import Runtime
 from grantflow.user import service as user_service
@@ -17,17 +33,31 @@ from grantflow.user.models import SourceType, User
 
 GRANT_PASSWORD = "password"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
+GRANT_AUTHORIZATION_CODE = "authorization_code"
+GRANT_REFRESH_TOKEN = "refresh_token"
 EXTERNAL_CLIENT_ID = "privx-external"
+UI_CLIENT_ID = "privx-ui"
+
+FLOW_LIFETIME = timedelta(minutes=5)
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ACCOUNT = 10
+MAX_FAILURES_PER_SOURCE = 100
 
 
 class OAuthError(Exception):
-    """An RFC 6749 §5.2 error: the token endpoint answers with this body, not the PrivX one."""
+    """An RFC 6749 §5.2 error: the token endpoints answer with this body, not the PrivX one."""
 
-    def __init__(self, error: str, description: str, status_code: int = 400) -> None:
+    def __init__(self, error: str, description: str, status_code: int = 400, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status_code = status_code
+        self.retry_after = retry_after
+
+
+def digest(token: str) -> str:
+    """Tokens and codes are stored only as their SHA-256: a database dump cannot replay them."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def parse_basic(authorization: str | None) -> tuple[str, str] | None:
@@ -42,50 +72,263 @@ def parse_basic(authorization: str | None) -> tuple[str, str] | None:
     return (client_id, secret) if sep else None
 
 
-async def authenticate_client(
-    session: AsyncSession, runtime: Runtime, client_id: str, secret: str, grant_type: str
-) -> OAuthClient:
-    client = await session.get(OAuthClient, client_id)
-    if not await runtime.passwords.verify_async(client.secret_hash if client else None, secret) or client is None:
-        raise OAuthError("invalid_client", "client authentication failed", 401)
-    if grant_type not in client.grant_types:
-        raise OAuthError("unauthorized_client", f"grant {grant_type} is not allowed for this client")
-    return client
+# -- issuing ----------------------------------------------------------------------------------------------------
 
 
-async def issue_for(session: AsyncSession, runtime: Runtime, user: User, client_id: str) -> TokenResponse:
-    """An access token whose scopes come from the roles the user holds right now."""
+async def _issue(
+    session: AsyncSession,
+    runtime: Runtime,
+    user: User,
+    client_id: str,
+    session_id: uuid.UUID | None = None,
+    refresh: bool = True,
+) -> TokenResponse:
+    """An access token whose scopes come from the roles the user holds right now, and a refresh token."""
     now = runtime.clock.now()
+    await runtime.keyring.refresh_if_stale(runtime.sessionmaker)
     roles = await role_service.effective_roles(session, user.id, now)
     permissions = sorted({p for r in roles for p in r.permissions})
     scopes = scopes_for([r.name for r in roles], permissions)
+    session_id = session_id or uuid.uuid4()
     lifetime = runtime.config.access_token_lifetime_seconds
     token = runtime.keyring.issue(
         user_id=user.id,
         client_id=client_id,
+        session_id=session_id,
         scopes=frozenset(scopes),
         permissions=",".join([r.name for r in roles if r.system] + permissions),
         now=now,
         lifetime=lifetime,
     )
-    return TokenResponse(access_token=token, expires_in=lifetime, scope=" ".join(sorted(scopes)))
+    refresh_token = None
+    if refresh:
+        refresh_token = secrets.token_urlsafe(32)
+        session.add(
+            RefreshToken(
+                token_hash=digest(refresh_token),
+                session_id=session_id,
+                user_id=user.id,
+                client_id=client_id,
+                expires=now + timedelta(seconds=runtime.config.refresh_token_lifetime_seconds),
+                created=now,
+            )
+        )
+        await session.flush()
+    return TokenResponse(
+        access_token=token, expires_in=lifetime, scope=" ".join(sorted(scopes)), refresh_token=refresh_token
+    )
+
+
+# -- throttling -------------------------------------------------------------------------------------------------
+
+
+async def _check_throttle(session: AsyncSession, runtime: Runtime, account: str, source: str) -> None:
+    since = runtime.clock.now() - FAILURE_WINDOW
+    by_account = await session.scalar(
+        select(func.count()).where(LoginFailure.account == account, LoginFailure.at >= since)
+    )
+    by_source = await session.scalar(
+        select(func.count()).where(LoginFailure.source == source, LoginFailure.at >= since)
+    )
+    if (by_account or 0) >= MAX_FAILURES_PER_ACCOUNT or (by_source or 0) >= MAX_FAILURES_PER_SOURCE:
+        raise OAuthError(
+            "invalid_request",
+            "too many failed logins; try again later",
+            status_code=429,
+            retry_after=int(FAILURE_WINDOW.total_seconds()),
+        )
+
+
+async def _record_failure(runtime: Runtime, account: str, source: str) -> None:
+    now = runtime.clock.now()
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        session.add(LoginFailure(account=account[:200], source=source[:100], at=now))
+        # Keep the table small: what left the window no longer counts.
+        await session.execute(delete(LoginFailure).where(LoginFailure.at < now - FAILURE_WINDOW))
+
+
+async def _authenticate_user(runtime: Runtime, username: str, password: str, source: str) -> User:
+    async with transaction(runtime.sessionmaker, writes=False) as session:
+        await _check_throttle(session, runtime, username, source)
+        user = await user_service.check_credentials(session, runtime.passwords, runtime.secret_box, username, password)
+    if user is None:
+        await _record_failure(runtime, username, source)
+        raise OAuthError("invalid_grant", "invalid username or password")
+    return user
+
+
+async def _authenticate_client(
+    runtime: Runtime, client: tuple[str, str] | None, grant_type: str, source: str
+) -> OAuthClient:
+    if client is None:
+        raise OAuthError("invalid_client", "HTTP Basic client authentication is required", 401)
+    async with transaction(runtime.sessionmaker, writes=False) as session:
+        await _check_throttle(session, runtime, f"client:{client[0]}", source)
+        found = await session.get(OAuthClient, client[0])
+    if found is None or not await runtime.passwords.verify_async(found.secret_hash, client[1]):
+        await _record_failure(runtime, f"client:{client[0]}", source)
+        raise OAuthError("invalid_client", "client authentication failed", 401)
+    _check_grant_allowed(found, grant_type)
+    return found
+
+
+async def _check_client(runtime: Runtime, oauth_client: OAuthClient | None, basic: tuple[str, str] | None) -> None:
+    """A public client (no secret) names itself; a confidential one must prove it with HTTP Basic."""
+    if oauth_client is None:
+        raise OAuthError("invalid_client", "unknown client", 401)
+    if oauth_client.secret_hash is None:
+        return
+    if basic is None or basic[0] != oauth_client.client_id:
+        raise OAuthError("invalid_client", "client authentication failed", 401)
+    if not await runtime.passwords.verify_async(oauth_client.secret_hash, basic[1]):
+        raise OAuthError("invalid_client", "client authentication failed", 401)
+
+
+def _check_grant_allowed(client: OAuthClient, grant_type: str) -> None:
+    if grant_type not in client.grant_types:
+        raise OAuthError("unauthorized_client", f"grant {grant_type} is not allowed for this client")
+
+
+# -- grants -----------------------------------------------------------------------------------------------------
 
 
 async def password_grant(
-    session: AsyncSession, runtime: Runtime, client: tuple[str, str] | None, username: str, password: str
+    runtime: Runtime, client: tuple[str, str] | None, username: str, password: str, source: str
 ) -> TokenResponse:
-    if client is None:
-        raise OAuthError("invalid_client", "HTTP Basic client authentication is required", 401)
-    oauth_client = await authenticate_client(session, runtime, client[0], client[1], GRANT_PASSWORD)
-    user = await user_service.check_credentials(session, runtime.passwords, runtime.secret_box, username, password)
-    if user is None:
-        raise OAuthError("invalid_grant", "invalid username or password")
-    return await issue_for(session, runtime, user, oauth_client.client_id)
+    oauth_client = await _authenticate_client(runtime, client, GRANT_PASSWORD, source)
+    user = await _authenticate_user(runtime, username, password, source)
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        return await _issue(session, runtime, user, oauth_client.client_id)
 
 
-async def client_credentials_grant(session: AsyncSession, runtime: Runtime, client: tuple[str, str]) -> TokenResponse:
-    """An API client authenticates as itself: client_id is its id, client_secret its secret."""
-    user = await user_service.check_credentials(session, runtime.passwords, runtime.secret_box, client[0], client[1])
-    if user is None or user.source_type != SourceType.API_CLIENT:
+async def client_credentials_grant(runtime: Runtime, client: tuple[str, str], source: str) -> TokenResponse:
+    """An API client authenticates as itself: client_id is its id, client_secret its secret. No refresh token."""
+    try:
+        user = await _authenticate_user(runtime, client[0], client[1], source)
+    except OAuthError as exc:
+        if exc.status_code == 429:
+            raise
+        raise OAuthError("invalid_client", "client authentication failed", 401) from exc
+    if user.source_type != SourceType.API_CLIENT:
         raise OAuthError("invalid_client", "client authentication failed", 401)
-    return await issue_for(session, runtime, user, EXTERNAL_CLIENT_ID)
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        return await _issue(session, runtime, user, EXTERNAL_CLIENT_ID, refresh=False)
+
+
+async def refresh_grant(runtime: Runtime, client: tuple[str, str] | None, client_id: str, token: str) -> TokenResponse:
+    """Rotate: the old refresh token is spent, a new one issued. A spent one used again ends its whole session."""
+    now = runtime.clock.now()
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        stored = await session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == digest(token)).with_for_update()
+        )
+        if stored is None or stored.revoked is not None or stored.expires <= now:
+            raise OAuthError("invalid_grant", "the refresh token is not valid")
+        if stored.used is None and client_id == stored.client_id:
+            await _check_client(runtime, await session.get(OAuthClient, stored.client_id), client)
+            user = await session.get(User, stored.user_id)
+            if user is not None:
+                stored.used = now
+                return await _issue(session, runtime, user, stored.client_id, session_id=stored.session_id)
+        reused = stored.used is not None
+    if reused:
+        await end_session(runtime, stored.session_id)
+        raise OAuthError("invalid_grant", "the refresh token was already used; the session has been ended")
+    raise OAuthError("invalid_grant", "the refresh token belongs to another client")
+
+
+async def end_session(runtime: Runtime, session_id: uuid.UUID) -> None:
+    """Every refresh token of the session stops working (logout, or a stolen token detected)."""
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.session_id == session_id, RefreshToken.revoked.is_(None))
+            .values(revoked=runtime.clock.now())
+        )
+
+
+# -- authorization code with PKCE (the flow privx-sdk-go performs) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthorizeRequest:
+    client_id: str
+    redirect_uri: str
+    response_type: str
+    state: str
+    code_challenge: str
+    code_challenge_method: str
+
+
+async def authorize(runtime: Runtime, request: AuthorizeRequest) -> str:
+    """Open a login: returns the redirect target, whose `token` query value the client passes to /login."""
+    if request.response_type != "code":
+        raise OAuthError("unsupported_response_type", "response_type must be code")
+    if request.code_challenge_method != "S256" or not 43 <= len(request.code_challenge) <= 128:
+        raise OAuthError("invalid_request", "PKCE with code_challenge_method=S256 is required")
+    if not request.redirect_uri or len(request.redirect_uri) > 2000 or len(request.state) > 500:
+        raise OAuthError("invalid_request", "redirect_uri is required; state is at most 500 characters")
+    login_token = secrets.token_urlsafe(32)
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        client = await session.get(OAuthClient, request.client_id)
+        if client is None:
+            raise OAuthError("invalid_client", "unknown client", 401)
+        _check_grant_allowed(client, GRANT_AUTHORIZATION_CODE)
+        session.add(
+            AuthorizationFlow(
+                login_token_hash=digest(login_token),
+                client_id=request.client_id,
+                redirect_uri=request.redirect_uri,
+                state=request.state,
+                code_challenge=request.code_challenge,
+                expires=runtime.clock.now() + FLOW_LIFETIME,
+            )
+        )
+    return f"/auth/api/v1/login?{urlencode({'token': login_token, 'state': request.state})}"
+
+
+async def login(runtime: Runtime, username: str, password: str, login_token: str, source: str) -> tuple[str, str]:
+    """The user's credentials for an open login: returns (code, state)."""
+    async with transaction(runtime.sessionmaker, writes=False) as session:
+        flow = await session.get(AuthorizationFlow, digest(login_token))
+    if flow is None or flow.code_hash is not None or flow.expires <= runtime.clock.now():
+        raise OAuthError("invalid_grant", "the login token is unknown, used or expired")
+    user = await _authenticate_user(runtime, username, password, source)
+    code = secrets.token_urlsafe(32)
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        claimed = await session.execute(  # an UPDATE: its result is a CursorResult with a rowcount
+            update(AuthorizationFlow)
+            .where(AuthorizationFlow.login_token_hash == flow.login_token_hash, AuthorizationFlow.code_hash.is_(None))
+            .values(code_hash=digest(code), user_id=user.id)
+        )
+        if cast("CursorResult[Any]", claimed).rowcount != 1:
+            raise OAuthError("invalid_grant", "the login token was already used")
+    return code, flow.state
+
+
+def _pkce_matches(verifier: str, challenge: str) -> bool:
+    computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return hmac.compare_digest(computed, challenge)
+
+
+async def authorization_code_grant(
+    runtime: Runtime, client: tuple[str, str] | None, client_id: str, redirect_uri: str, code: str, verifier: str
+) -> TokenResponse:
+    """Spend a code once, for the client and redirect_uri that asked for it, with the matching PKCE verifier."""
+    now = runtime.clock.now()
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        flow = await session.scalar(
+            select(AuthorizationFlow).where(AuthorizationFlow.code_hash == digest(code)).with_for_update()
+        )
+        if flow is None or flow.spent is not None or flow.expires <= now or flow.user_id is None:
+            raise OAuthError("invalid_grant", "the code is unknown, used or expired")
+        if flow.client_id != client_id or flow.redirect_uri != redirect_uri:
+            raise OAuthError("invalid_grant", "client_id or redirect_uri differ from the authorization request")
+        if not _pkce_matches(verifier, flow.code_challenge):
+            raise OAuthError("invalid_grant", "the code_verifier does not match the code_challenge")
+        await _check_client(runtime, await session.get(OAuthClient, client_id), client)
+        flow.spent = now
+        user = await session.get(User, flow.user_id)
+        if user is None:
+            raise OAuthError("invalid_grant", "the user no longer exists")
+        return await _issue(session, runtime, user, client_id)

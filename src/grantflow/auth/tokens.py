@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from grantflow.auth.models import SigningKey
@@ -19,6 +20,8 @@ from grantflow.kit.secretbox import SecretBox
 
 ALGORITHM = "EdDSA"
 RELOAD_INTERVAL_SECONDS = 5.0
+# How often a replica re-reads the keys, so that it signs with a key another replica rotated in.
+SIGNING_KEY_REFRESH_SECONDS = 60.0
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -27,7 +30,7 @@ SessionFactory = async_sessionmaker[AsyncSession]
 class TokenClaims:
     user_id: uuid.UUID
     client_id: str
-    session_id: str
+    session_id: uuid.UUID | None
     scopes: frozenset[str]
 
 
@@ -71,6 +74,20 @@ class KeyRing:
             self._signing = (current[-1].kid, private)
         self._loaded_at = time.monotonic()
 
+    async def refresh_if_stale(self, session_factory: SessionFactory) -> None:
+        if time.monotonic() - self._loaded_at > SIGNING_KEY_REFRESH_SECONDS:
+            async with session_factory() as session:
+                await self.load(session)
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The public keys as a JWK Set (RFC 7517, OKP keys of RFC 8037)."""
+        keys = []
+        for kid, public in self._public.items():
+            raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+            keys.append({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": ALGORITHM, "use": "sig"})
+        return {"keys": keys}
+
     def issue(
         self,
         *,
@@ -80,6 +97,7 @@ class KeyRing:
         permissions: str,
         now: datetime,
         lifetime: int,
+        session_id: uuid.UUID | None = None,
     ) -> str:
         if self._signing is None:
             raise RuntimeError("no signing key loaded")
@@ -91,7 +109,7 @@ class KeyRing:
             "sub": str(user_id),
             "userid": str(user_id),
             "domain": client_id,
-            "sessionid": str(uuid.uuid4()),
+            "sessionid": str(session_id or uuid.uuid4()),
             "jti": uuid.uuid4().hex,
             "iat": issued,
             "nbf": issued,
@@ -140,7 +158,7 @@ class KeyRing:
         return TokenClaims(
             user_id=user_id,
             client_id=str(claims["aud"]),
-            session_id=str(claims.get("sessionid", "")),
+            session_id=_uuid_or_none(claims.get("sessionid")),
             scopes=frozenset(str(claims.get("scope", "")).split()),
         )
 
@@ -154,3 +172,23 @@ class KeyRing:
         if key is None:
             raise Unauthorized("access token signed by an unknown key")
         return key
+
+
+async def rotate(session: AsyncSession, box: SecretBox, now: datetime, keep_retired: timedelta) -> SigningKey:
+    """A new signing key; the old ones keep verifying, and keys retired longer than `keep_retired` go."""
+    await session.execute(
+        delete(SigningKey).where(SigningKey.retired.is_not(None), SigningKey.retired < now - keep_retired)
+    )
+    for key in await session.scalars(select(SigningKey).where(SigningKey.retired.is_(None))):
+        key.retired = now
+    key = new_signing_key(box, now)
+    session.add(key)
+    await session.flush()
+    return key
+
+
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
