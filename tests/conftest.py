@@ -7,6 +7,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -152,56 +153,27 @@ def _collect_garbage() -> Iterator[None]:
     gc.collect()
 
 
-@pytest.fixture
-def live_server(prepared: Config, clock: FrozenClock) -> Iterator[str]:
-    """grantflow under uvicorn on a free loopback port, for behaviour that depends on a real socket."""
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect after each test, so an unclosed connection is reported against the test that leaked it."""
+    yield
+    import gc
+
+    gc.collect()
+
+
+@contextmanager
+def _serve_in_thread(app: FastAPI, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> Iterator[int]:
+    """Run the app under uvicorn in a thread on a free loopback port; yields the port."""
     import socket
     import threading
 
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(prepared, clock), log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = 200
-    while not server.started and deadline:
-        threading.Event().wait(0.05)
-        deadline -= 1
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-@pytest.fixture
-def tls_server(prepared: Config, clock: FrozenClock, tmp_path: Path) -> Iterator[tuple[str, int, str]]:
-    """grantflow over HTTPS on a free port: (host name, port, CA PEM), certificate made by `grantflow tls init`."""
-    import socket
-    import threading
-
-    import uvicorn
-
-    from grantflow.tls import init_tls
-
-    files = init_tls(tmp_path / "tls", ["localhost"], datetime.now(UTC))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(prepared, clock),
-            log_level="warning",
-            ssl_certfile=str(files.server_cert),
-            ssl_keyfile=str(files.server_key),
-        )
-    )
+    config = uvicorn.Config(app, log_level="warning", ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(200):
@@ -210,8 +182,26 @@ def tls_server(prepared: Config, clock: FrozenClock, tmp_path: Path) -> Iterator
         threading.Event().wait(0.05)
     assert server.started, "uvicorn did not start"
     try:
-        yield "localhost", port, files.ca_cert.read_text()
+        yield int(sock.getsockname()[1])
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@pytest.fixture
+def live_server(prepared: Config, clock: FrozenClock) -> Iterator[str]:
+    """grantflow under uvicorn on a free loopback port, for behaviour that depends on a real socket."""
+    with _serve_in_thread(create_app(prepared, clock)) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def tls_server(prepared: Config, clock: FrozenClock, tmp_path: Path) -> Iterator[tuple[str, int, str]]:
+    """grantflow over HTTPS on a free port: (host name, port, CA PEM), certificate made by `grantflow tls init`."""
+    from grantflow.tls import init_tls
+
+    files = init_tls(tmp_path / "tls", ["localhost"], datetime.now(UTC))
+    app = create_app(prepared, clock)
+    with _serve_in_thread(app, ssl_certfile=str(files.server_cert), ssl_keyfile=str(files.server_key)) as port:
+        yield "localhost", port, files.ca_cert.read_text()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import stat
 import subprocess
 import sys
@@ -18,6 +16,7 @@ from grantflow.config import Config
 from grantflow.migrations import runner
 from tests.conftest import ADMIN_PASSWORD, CLIENT_SECRET
 from tests.factories import TOKEN_URL, WE, bearer
+from tests.processes import free_port, fresh_env
 
 CLI = [sys.executable, "-m", "grantflow"]
 
@@ -36,21 +35,8 @@ def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subproces
     return subprocess.run([*CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120, check=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env(config: Config, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTFLOW_")}
-    env.update(
-        GRANTFLOW_DATA_DIR=str(data_dir),
-        GRANTFLOW_DATABASE_URL=config.resolved_database_url,
-        GRANTFLOW_PASSWORD_TIME_COST="1",
-        GRANTFLOW_PASSWORD_MEMORY_COST_KIB="8",
-    )
-    return env
+    return fresh_env(data_dir, GRANTFLOW_DATABASE_URL=config.resolved_database_url)
 
 
 def test_workflow_over_http_with_cli_created_identities(live_server: str, prepared: Config) -> None:
@@ -127,13 +113,8 @@ def test_workflow_over_http_with_cli_created_identities(live_server: str, prepar
 @pytest.mark.slow
 def test_grantflow_serve_on_a_fresh_data_dir(tmp_path: Path) -> None:
     """What `make run` does: SQLite under the data dir, generated secrets in a 0600 file, never printed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTFLOW_")}
-    env.update(
-        GRANTFLOW_DATA_DIR=str(tmp_path / "var"),
-        GRANTFLOW_PASSWORD_TIME_COST="1",
-        GRANTFLOW_PASSWORD_MEMORY_COST_KIB="8",
-    )
-    port = _free_port()
+    env = fresh_env(tmp_path / "var")
+    port = free_port()
     server = subprocess.Popen(
         [*CLI, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import ssl
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e import _free_port
+from tests.processes import free_port, fresh_env
 
 CLI = [sys.executable, "-m", "grantflow"]
 
@@ -31,12 +30,7 @@ def _sdk_get(host: str, port: int, ca_pem: str, path: str) -> tuple[int, dict[st
 
 @pytest.mark.slow
 def test_tls_init_and_serve_over_https(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTFLOW_")}
-    env.update(
-        GRANTFLOW_DATA_DIR=str(tmp_path / "var"),
-        GRANTFLOW_PASSWORD_TIME_COST="1",
-        GRANTFLOW_PASSWORD_MEMORY_COST_KIB="8",
-    )
+    env = fresh_env(tmp_path / "var")
     made = subprocess.run(
         [*CLI, "tls", "init", "--host", "localhost", "--host", "grantflow.test"],
         env=env,
@@ -47,7 +41,7 @@ def test_tls_init_and_serve_over_https(tmp_path: Path) -> None:
     tls = tmp_path / "var" / "tls"
     assert str(tls / "ca.pem") in made.stdout
     assert oct((tls / "server.key").stat().st_mode & 0o777) == "0o600"
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             *CLI,

@@ -1,12 +1,21 @@
-"""The PrivX Python SDK's call sequence over HTTPS, end to end (privx-identity-subset.md §6.1)."""
+"""The PrivX SDKs' call sequences over HTTPS, end to end (privx-identity-subset.md §6.1 and §6.3).
+
+The administrator works through the Python SDK's calls with an API client; carol logs in the way privx-sdk-go
+logs a user in (authorization code + PKCE) and reads errors the way it does.
+"""
 
 from __future__ import annotations
 
+import ssl
 from datetime import timedelta
 
+import httpx
+
 from grantflow.kit.clock import FrozenClock
+from tests.compat import privx_go
 from tests.compat.privx_python import PrivXLike
 from tests.conftest import ADMIN_PASSWORD, CLIENT_SECRET
+from tests.factories import bearer
 
 US = "/local-user-store/api/v1"
 RS = "/role-store/api/v1"
@@ -77,7 +86,7 @@ def test_python_sdk_walk(tls_server: tuple[str, int, str], clock: FrozenClock) -
     assert api.call("POST", f"{WE}/workflows", 201, workflow).ok
 
     people = {}
-    for name in ("alice", "bob", "carol"):
+    for name in ("alice", "bob"):
         people[name] = sdk()
         people[name].authenticate(name, f"{name}-password")
     request = people["alice"].call(
@@ -88,15 +97,25 @@ def test_python_sdk_walk(tls_server: tuple[str, int, str], clock: FrozenClock) -
 
     # Tokens run out while the approvers take their time; the SDK logs in again by itself.
     clock.advance(timedelta(seconds=400))
-    assert (
-        people["bob"].call("POST", f"{WE}/requests/{request_id}/decision", 200, {"step": 0, "decision": "APPROVED"}).ok
+    decision = people["bob"].call(
+        "POST", f"{WE}/requests/{request_id}/decision", 200, {"step": 0, "decision": "APPROVED"}
     )
+    assert decision.ok
     assert people["bob"].logins == 2
-    assert (
-        people["carol"]
-        .call("POST", f"{WE}/requests/{request_id}/decision", 200, {"step": 1, "decision": "APPROVED"})
-        .ok
-    )
+
+    # carol logs in as privx-sdk-go logs a user in, over the same HTTPS, and reads errors as Go does.
+    with httpx.Client(
+        base_url=f"https://{host}:{port}",
+        verify=ssl.create_default_context(cadata=ca),
+        headers={"User-Agent": "privx-sdk-go"},
+    ) as go:
+        carol = bearer(privx_go.log_in(go, "carol", "carol-password")["access_token"])
+        decision_url = f"{WE}/requests/{request_id}/decision"
+        stale = go.post(decision_url, json={"step": 0, "decision": "APPROVED"}, headers=carol)
+        assert privx_go.go_error_text(stale) == (
+            "error: VALUE_OUT_OF_BOUNDS, message: step 0 is not the current step (1), property: step"
+        )
+        assert go.post(decision_url, json={"step": 1, "decision": "APPROVED"}, headers=carol).status_code == 200
     assert people["alice"].call("GET", f"{WE}/requests/{request_id}", 200).data["status"] == "APPROVED"
 
     # The granted membership shows in the role store, marked with the request that made it.
