@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -231,6 +231,9 @@ async def _on_stale_data(_request: Request, _exc: Exception) -> JSONResponse:
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
+    if isinstance(exc, IntegrityError):
+        # Uniqueness is checked before writing; reaching the constraint means a concurrent writer won the race.
+        return error_response(409, Duplicate("a concurrent change conflicts with this one; retry").body())
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
         return error_response(503, DatabaseUnavailable("the database is unavailable").body())

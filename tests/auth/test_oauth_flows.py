@@ -223,3 +223,19 @@ def test_go_sdk_error_text_from_a_privx_error(http: httpx.Client) -> None:
     assert text.startswith("error: VALUE_OUT_OF_BOUNDS, message: ")
     assert "property: target_roles" in text
     assert ", {error: VALUE_OUT_OF_BOUNDS" in text
+
+
+def test_wrong_client_secrets_do_not_lock_out_the_shared_client(http: httpx.Client) -> None:
+    for _ in range(12):
+        bad = http.post(
+            TOKEN_URL,
+            data={"grant_type": "password", "username": "admin", "password": ADMIN_PASSWORD},
+            auth=("privx-external", "guess"),
+        )
+        assert bad.status_code == 401
+    good = http.post(
+        TOKEN_URL,
+        data={"grant_type": "password", "username": "admin", "password": ADMIN_PASSWORD},
+        auth=("privx-external", CLIENT_SECRET),
+    )
+    assert good.status_code == 200, good.text

@@ -159,3 +159,19 @@ async def test_users_read_only_themselves_without_view_rights(world: World) -> N
     # On-behalf requesters may look people up.
     found = await world.client.post(f"{RS}/users/search", json={"keywords": "dave"}, headers=await world.as_("erin"))
     assert [u["principal"] for u in found.json()["items"]] == ["dave"]
+
+
+async def test_concurrent_role_list_writes_end_consistent(world: World) -> None:
+    import asyncio
+
+    admin = await world.as_("admin")
+    bob = world.users["bob"]
+    lists = [[{"id": str(world.roles[name].id)}] for name in ("db-owners", "security", "auditors", "viewers")] * 3
+    responses = await asyncio.gather(
+        *(world.client.put(f"{RS}/users/{bob.id}/roles", json=body, headers=admin) for body in lists)
+    )
+    assert {r.status_code for r in responses} <= {200, 409}, [r.text for r in responses]
+    held = (await world.client.get(f"{RS}/users/{bob.id}/roles", headers=admin)).json()["items"]
+    direct = [h["name"] for h in held if h["explicit"]]
+    assert len(direct) == 1
+    assert direct[0] in ("db-owners", "security", "auditors", "viewers")

@@ -122,11 +122,14 @@ async def _issue(
 # -- throttling -------------------------------------------------------------------------------------------------
 
 
-async def _check_throttle(session: AsyncSession, runtime: Runtime, account: str, source: str) -> None:
+async def _check_throttle(session: AsyncSession, runtime: Runtime, account: str | None, source: str) -> None:
+    """Too many recent failures for this account (when given) or from this source: 429."""
     since = runtime.clock.now() - FAILURE_WINDOW
-    by_account = await session.scalar(
-        select(func.count()).where(LoginFailure.account == account, LoginFailure.at >= since)
-    )
+    by_account: int | None = 0
+    if account is not None:
+        by_account = await session.scalar(
+            select(func.count()).where(LoginFailure.account == account, LoginFailure.at >= since)
+        )
     by_source = await session.scalar(
         select(func.count()).where(LoginFailure.source == source, LoginFailure.at >= since)
     )
@@ -163,7 +166,9 @@ async def _authenticate_client(
     if client is None:
         raise OAuthError("invalid_client", "HTTP Basic client authentication is required", 401)
     async with transaction(runtime.sessionmaker, writes=False) as session:
-        await _check_throttle(session, runtime, f"client:{client[0]}", source)
+        # Per source only: OAuth client ids are public (privx-external), so counting failures against the client
+        # would let anyone lock every login out.
+        await _check_throttle(session, runtime, None, source)
         found = await session.get(OAuthClient, client[0])
     if found is None or not await runtime.passwords.verify_async(found.secret_hash, client[1]):
         await _record_failure(runtime, f"client:{client[0]}", source)

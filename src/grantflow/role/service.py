@@ -294,6 +294,8 @@ async def set_mapped_roles(session: AsyncSession, user_id: uuid.UUID, entries: S
         if entry.explicit and roles[entry.id].name == USER_ROLE:
             raise InvalidRequestData("every user holds privx-user implicitly", property=f"{index}.id")
     windows = {role_id: _window(index, entry) for index, (role_id, entry) in enumerate(wanted.items())}
+    # Replace, not merge: concurrent writers for one user take turns (the user row lock on PostgreSQL).
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     await session.execute(
         delete(Membership).where(Membership.user_id == user_id, Membership.source == MembershipSource.MAPPED)
     )
