@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from grantflow.config import Config, load_config
+from grantflow.kit import redact
 from grantflow.kit.passwords import Passwords
 from grantflow.kit.secretbox import load_secret_box
 from grantflow.prepare import DatabaseTooNew, admin_session, prepare
@@ -67,6 +68,7 @@ def serve(
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     config = _prepared(config_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    redact.install()
     uvicorn.run(
         create_app(config),
         host=host or config.host,

@@ -64,16 +64,16 @@ async def create_user(
 
 async def create_api_client(session: AsyncSession, box: SecretBox, name: str, author: uuid.UUID | None) -> User:
     """An API client: its id is its OAuth username, its generated secret is kept sealed (PrivX shows it again)."""
+    client_id = uuid.uuid4()
     client = User(
-        id=uuid.uuid4(),
-        username=f"api-client:{uuid.uuid4()}",
+        id=client_id,
+        username=str(client_id),
         display_name=name,
         source_type=SourceType.API_CLIENT,
         secret_sealed=box.seal(secrets.token_urlsafe(32)),
         author=author,
         updated_by=author,
     )
-    client.username = str(client.id)
     session.add(client)
     await session.flush()
     return client
