@@ -18,8 +18,8 @@ def alembic_config(url: str) -> AlembicConfig:
     return config
 
 
-def upgrade(url: str) -> None:
-    command.upgrade(alembic_config(url), "head")
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
 
 
 def known_revisions(url: str) -> set[str]:
