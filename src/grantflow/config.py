@@ -34,6 +34,12 @@ class Config(BaseSettings):
     # A login session lasts this long without a password (PrivX: 8 hours).
     refresh_token_lifetime_seconds: int = Field(default=8 * 3600, ge=60)
 
+    # SMTP: extra CA certificates to trust (a private relay's CA), the hosts testsmtp and mail may reach (empty:
+    # any host that is not link-local or a cloud metadata address), and the time a whole probe may take.
+    smtp_ca_file: Path | None = None
+    smtp_allowed_hosts: str = ""
+    smtp_probe_seconds: float = Field(default=15.0, gt=0, le=120)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     database_pool_size: int = Field(default=10, ge=1)
 

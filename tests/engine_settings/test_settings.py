@@ -116,17 +116,60 @@ async def test_settings_scopes(world: World) -> None:
     )
 
 
-async def test_testsmtp_reports_clearly_and_never_echoes_the_password(world: World) -> None:
-    response = await world.client.post(f"{WE}/testsmtp", json=GO_SDK_BODY, headers=await world.as_("heidi"))
-    assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ERROR"
-    assert body["details"]["error_stage"] == "config"
-    assert body["details"]["smtp_server"] == "smtp.example.com"
-    assert "s3cret-smtp-pass" not in response.text
+async def test_testsmtp_over_the_api_uses_the_stored_password_and_the_callers_address(world: World) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.notification.test_probe import Mailbox, _check_password
+    from tests.processes import free_port
+
+    mailbox, port = Mailbox(), free_port()
+    # AUTH over a plain connection only on loopback in this test; real servers want TLS first.
+    controller = Controller(
+        mailbox, hostname="127.0.0.1", port=port, authenticator=_check_password, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        admin = await world.as_("heidi")
+        stored = {
+            **GO_SDK_BODY,
+            "smtp_server": "127.0.0.1",
+            "smtp_server_port": port,
+            "smtp_server_protocol": "PLAIN",
+            "smtp_server_username": "mailer",
+            "smtp_server_password": "smtp-pass-do-not-leak",
+        }
+        assert (await world.client.put(SETTINGS, json=stored, headers=admin)).status_code == 200
+        # The test body leaves the password empty: the stored one is used.
+        response = await world.client.post(f"{WE}/testsmtp", json={"smtp_server_password": ""}, headers=admin)
+        body = response.json()
+        assert (response.status_code, body["status"]) == (200, "OK"), body
+        assert body["details"]["auth_used"] == "PLAIN"
+        assert mailbox.messages[0].rcpt_tos == ["heidi@example.com"]
+        assert "smtp-pass-do-not-leak" not in response.text
+        other = await world.client.post(f"{WE}/testsmtp", json={"test_recipient": "ops@example.com"}, headers=admin)
+        assert other.json()["status"] == "OK"
+        assert mailbox.messages[1].rcpt_tos == ["ops@example.com"]
+        assert "test_recipient" not in (await world.client.get(SETTINGS, headers=admin)).json()
+        wrong = await world.client.post(f"{WE}/testsmtp", json={"smtp_server_password": "nope-nope"}, headers=admin)
+        assert (wrong.json()["status"], wrong.json()["details"]["error_stage"]) == ("ERROR", "auth")
+    finally:
+        controller.stop()
+
+
+async def test_testsmtp_validates_its_body(world: World) -> None:
     assert_error(
         await world.client.post(f"{WE}/testsmtp", json={"smtp_server_port": -1}, headers=await world.as_("heidi")),
         400,
         "VALUE_OUT_OF_BOUNDS",
         "smtp_server_port",
+    )
+    assert_error(
+        await world.client.post(
+            f"{WE}/testsmtp",
+            json={"test_recipient": "x@example.com\r\nBcc: y@example.com"},
+            headers=await world.as_("heidi"),
+        ),
+        400,
+        "INVALID_REQUEST_DATA",
+        "test_recipient",
     )

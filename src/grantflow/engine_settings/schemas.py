@@ -85,6 +85,8 @@ class SettingsIn(InputModel):
     smtp_authentication_mode: Annotated[SmtpAuthMode, Upper] | None = None
     smtp_provider_token_endpoint: Url | None = None
     smtp_provider_token_scope: Scope | None = None
+    # testsmtp only (extension): who receives the test message; default the caller's e-mail.
+    test_recipient: Address | None = None
 
 
 class SettingsOut(OutputModel):

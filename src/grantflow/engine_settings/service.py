@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.config import Config
 from grantflow.engine_settings.models import SETTINGS_ROW_ID, EngineSettings
 from grantflow.engine_settings.schemas import SettingsIn, SettingsOut, SmtpAuthMode, SmtpTestOut
 from grantflow.errors import ErrorCode, InvalidRequestData
 from grantflow.kit.secretbox import SecretBox
+from grantflow.notification.probe import ProbePolicy, ProbeTarget, probe
 
 SECRET_KEY = "smtp_server_password"
+NOT_STORED = frozenset({SECRET_KEY, "test_recipient"})
 
 
 async def _row(session: AsyncSession) -> EngineSettings | None:
@@ -26,7 +28,7 @@ async def get_settings(session: AsyncSession) -> SettingsOut:
 
 def merged(stored: SettingsOut, body: SettingsIn) -> SettingsOut:
     """Keys the client gave replace the stored ones; absent or null keys keep them."""
-    given = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None and k != SECRET_KEY}
+    given = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None and k not in NOT_STORED}
     return stored.model_copy(update=given)
 
 
@@ -62,17 +64,31 @@ async def update_settings(session: AsyncSession, box: SecretBox, body: SettingsI
     return values
 
 
-async def test_smtp(session: AsyncSession, body: SettingsIn) -> SmtpTestOut:
-    """Until the SMTP sender lands, report clearly that nothing was tried."""
-    stored = await get_settings(session)
-    values: dict[str, Any] = merged(stored, body).model_dump(mode="json", exclude={SECRET_KEY})
-    return SmtpTestOut(
-        status="ERROR",
-        details={
-            "error_stage": "config",
-            "error": "this grantflow build cannot send e-mail yet; no connection was attempted",
-            "hint": "settings are stored and validated; e-mail delivery arrives with the SMTP sender",
-            "smtp_server": str(values["smtp_server"]),
-            "smtp_server_port": str(values["smtp_server_port"]),
-        },
+async def test_smtp(
+    session: AsyncSession, box: SecretBox, config: Config, body: SettingsIn, caller_email: str
+) -> SmtpTestOut:
+    """Run the SMTP conversation with the given settings over the stored ones; never raises, never leaks."""
+    values = merged(await get_settings(session), body)
+    password = body.smtp_server_password or ""
+    if not password:
+        row = await _row(session)
+        if row is not None and row.smtp_password_sealed:
+            password = box.open(row.smtp_password_sealed)
+    target = ProbeTarget(
+        host=values.smtp_server,
+        port=values.smtp_server_port,
+        protocol=values.smtp_server_protocol,
+        auth_mode=values.smtp_authentication_mode,
+        username=values.smtp_server_username,
+        password=password,
+        insecure=values.smtp_server_insecure_verify,
+        sender=values.smtp_sender_address,
+        recipient=body.test_recipient or caller_email,
     )
+    policy = ProbePolicy(
+        total_seconds=config.smtp_probe_seconds,
+        allowed_hosts=frozenset(h.strip().lower() for h in config.smtp_allowed_hosts.split(",") if h.strip()),
+        ca_file=config.smtp_ca_file,
+    )
+    status, details = await probe(target, policy)
+    return SmtpTestOut(status=status, details=details)

@@ -1,0 +1,210 @@
+"""testsmtp's probe against real SMTP servers (aiosmtpd on loopback): each failure names its stage and a hint."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, Envelope, Session
+
+from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol
+from grantflow.notification.probe import ProbePolicy, ProbeTarget, probe
+from grantflow.tls import init_tls
+from tests.processes import free_port
+
+PASSWORD = "smtp-pass-do-not-leak"
+
+
+class Mailbox:
+    def __init__(self, refuse_rcpt: bool = False) -> None:
+        self.messages: list[Envelope] = []
+        self.refuse_rcpt = refuse_rcpt
+
+    async def handle_RCPT(
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.refuse_rcpt:
+            return "550 5.7.1 Relaying denied"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        self.messages.append(envelope)
+        return "250 2.0.0 Ok: queued as GF123"
+
+
+def _check_password(server: Any, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
+    ok = auth_data.login == b"mailer" and auth_data.password == PASSWORD.encode()
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA with a certificate for localhost, and a second trusted CA whose certificate names another host."""
+    base = tmp_path_factory.mktemp("pki")
+    good = init_tls(base / "good", ["localhost"], datetime.now(UTC))
+    wrong = init_tls(base / "wrong", ["mail.elsewhere.example"], datetime.now(UTC))
+    bundle = base / "trusted.pem"
+    bundle.write_text(good.ca_cert.read_text() + wrong.ca_cert.read_text())
+    return {
+        "ca": bundle,
+        "cert": good.server_cert,
+        "key": good.server_key,
+        "wrong_cert": wrong.server_cert,
+        "wrong_key": wrong.server_key,
+    }
+
+
+def _server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+@pytest.fixture
+def start_server() -> Iterator[Any]:
+    controllers: list[Controller] = []
+
+    def start(handler: Mailbox, **options: Any) -> int:
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+        controller.start()
+        controllers.append(controller)
+        return port
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+def _target(port: int, **changes: Any) -> ProbeTarget:
+    base = ProbeTarget(
+        host="localhost",
+        port=port,
+        protocol=SmtpProtocol.PLAIN,
+        auth_mode=SmtpAuthMode.NONE,
+        username="mailer",
+        password=PASSWORD,
+        insecure=False,
+        sender="grantflow@example.com",
+        recipient="admin@example.com",
+    )
+    return replace(base, **changes)
+
+
+def _policy(pki: dict[str, Path], seconds: float = 10.0) -> ProbePolicy:
+    return ProbePolicy(total_seconds=seconds, allowed_hosts=frozenset(), ca_file=pki["ca"])
+
+
+async def test_plain_relay_delivers_the_test_message(start_server: Any, pki: dict[str, Path]) -> None:
+    mailbox = Mailbox()
+    port = start_server(mailbox)
+    status, details = await probe(_target(port), _policy(pki))
+    assert status == "OK", details
+    assert details["banner"].startswith("220")
+    assert details["data"] == "250 2.0.0 Ok: queued as GF123"
+    assert mailbox.messages[0].rcpt_tos == ["admin@example.com"]
+    assert b"Subject: grantflow test message" in mailbox.messages[0].original_content
+
+
+async def test_starttls_with_password_auth(start_server: Any, pki: dict[str, Path]) -> None:
+    context = _server_context(pki["cert"], pki["key"])
+    port = start_server(Mailbox(), tls_context=context, require_starttls=True, authenticator=_check_password)
+    target = _target(port, protocol=SmtpProtocol.STARTTLS, auth_mode=SmtpAuthMode.PASSWORD)
+    status, details = await probe(target, _policy(pki))
+    assert status == "OK", details
+    assert details["tls_version"].startswith("TLSv1.")
+    assert details["certificate_subject"] == "CN=localhost"
+    assert "PLAIN" in details["auth_offered"]
+    assert details["auth"] == "accepted as mailer"
+    assert PASSWORD not in str(details)
+
+
+async def test_implicit_tls(start_server: Any, pki: dict[str, Path]) -> None:
+    port = start_server(Mailbox(), ssl_context=_server_context(pki["cert"], pki["key"]))
+    status, details = await probe(_target(port, protocol=SmtpProtocol.TLS), _policy(pki))
+    assert status == "OK", details
+    assert details["certificate_issuer"] == "CN=grantflow local CA"
+
+
+async def test_wrong_password_is_an_auth_failure_with_its_code(start_server: Any, pki: dict[str, Path]) -> None:
+    port = start_server(Mailbox(), tls_context=_server_context(pki["cert"], pki["key"]), authenticator=_check_password)
+    target = _target(
+        port, protocol=SmtpProtocol.STARTTLS, auth_mode=SmtpAuthMode.PASSWORD, password="wrong-" + PASSWORD
+    )
+    status, details = await probe(target, _policy(pki))
+    assert (status, details["error_stage"], details["smtp_code"]) == ("ERROR", "auth", "535")
+    assert "Microsoft 365" in details["hint"]
+    assert PASSWORD not in str(details)
+
+
+async def test_relay_denied_at_rcpt(start_server: Any, pki: dict[str, Path]) -> None:
+    port = start_server(Mailbox(refuse_rcpt=True))
+    status, details = await probe(_target(port), _policy(pki))
+    assert (status, details["error_stage"], details["smtp_code"]) == ("ERROR", "rcpt", "550")
+    assert "relay" in details["hint"]
+
+
+async def test_connection_refused(pki: dict[str, Path]) -> None:
+    status, details = await probe(_target(free_port()), _policy(pki))
+    assert (status, details["error_stage"]) == ("ERROR", "connect")
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[int]:
+    """Accepts connections and never says a word."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+async def test_server_that_never_greets(silent_server: int, pki: dict[str, Path]) -> None:
+    status, details = await probe(_target(silent_server), _policy(pki, seconds=1.5))
+    assert (status, details["error_stage"]) == ("ERROR", "banner")
+    assert "implicit TLS" in details["hint"]
+
+
+async def test_starttls_against_an_implicit_tls_port(start_server: Any, pki: dict[str, Path]) -> None:
+    port = start_server(Mailbox(), ssl_context=_server_context(pki["cert"], pki["key"]))
+    status, details = await probe(_target(port, protocol=SmtpProtocol.STARTTLS), _policy(pki, seconds=1.5))
+    assert (status, details["error_stage"]) == ("ERROR", "banner")
+    assert "465" in details["hint"]
+
+
+async def test_implicit_tls_against_a_plain_port(start_server: Any, pki: dict[str, Path]) -> None:
+    port = start_server(Mailbox(), tls_context=_server_context(pki["cert"], pki["key"]))
+    status, details = await probe(_target(port, protocol=SmtpProtocol.TLS), _policy(pki))
+    assert (status, details["error_stage"]) == ("ERROR", "tls")
+    assert "STARTTLS" in details["hint"]
+
+
+async def test_certificate_for_another_host(start_server: Any, pki: dict[str, Path]) -> None:
+    port = start_server(Mailbox(), tls_context=_server_context(pki["wrong_cert"], pki["wrong_key"]))
+    status, details = await probe(_target(port, protocol=SmtpProtocol.STARTTLS), _policy(pki))
+    assert (status, details["error_stage"]) == ("ERROR", "tls")
+    assert "another name" in details["hint"]
+    # With verification off the same server passes, and the answer says verification was off.
+    status, details = await probe(_target(port, protocol=SmtpProtocol.STARTTLS, insecure=True), _policy(pki))
+    assert status == "OK", details
+    assert details["tls_verification"] == "off"
+
+
+async def test_metadata_and_disallowed_hosts_are_refused(pki: dict[str, Path]) -> None:
+    status, details = await probe(_target(25, host="169.254.169.254"), _policy(pki))
+    assert (status, details["error_stage"]) == ("ERROR", "resolve")
+    allow_list = ProbePolicy(total_seconds=5, allowed_hosts=frozenset({"mail.example.com"}), ca_file=None)
+    status, details = await probe(_target(25), allow_list)
+    assert (status, details["error_stage"]) == ("ERROR", "config")
