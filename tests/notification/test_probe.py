@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, Session
 
-from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol
+from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol, SmtpProvider
 from grantflow.notification.probe import ProbePolicy, ProbeTarget, probe
 from grantflow.tls import init_tls
 from tests.processes import free_port
@@ -208,3 +208,72 @@ async def test_metadata_and_disallowed_hosts_are_refused(pki: dict[str, Path]) -
     allow_list = ProbePolicy(total_seconds=5, allowed_hosts=frozenset({"mail.example.com"}), ca_file=None)
     status, details = await probe(_target(25), allow_list)
     assert (status, details["error_stage"]) == ("ERROR", "config")
+
+
+class OAuthMailbox(Mailbox):
+    """Accepts XOAUTH2 with the one token the test token endpoint issues."""
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        import base64
+
+        decoded = base64.b64decode(args[1]).decode()
+        ok = decoded == "user=grantflow@example.com\x01auth=Bearer token-for-mailer\x01\x01"
+        return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def token_endpoint() -> Iterator[str]:
+    """A client-credentials token endpoint that knows one client: mailer / PASSWORD."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.conftest import _serve_in_thread
+
+    async def token(request: Request) -> JSONResponse:
+        form = await request.form()
+        if (form.get("client_id"), form.get("client_secret")) != ("mailer", PASSWORD):
+            return JSONResponse({"error": "invalid_client", "error_description": "AADSTS7000215: bad secret"}, 401)
+        assert form.get("scope") == "https://outlook.office365.com/.default"
+        return JSONResponse({"access_token": "token-for-mailer", "token_type": "Bearer", "expires_in": 3599})
+
+    with _serve_in_thread(Starlette(routes=[Route("/token", token, methods=["POST"])])) as port:
+        yield f"http://127.0.0.1:{port}/token"
+
+
+def _oauth_target(port: int, endpoint: str, **changes: Any) -> ProbeTarget:
+    return _target(
+        port,
+        protocol=SmtpProtocol.STARTTLS,
+        auth_mode=SmtpAuthMode.OAUTH2,
+        provider=SmtpProvider.MICROSOFT,
+        token_endpoint=endpoint,
+        **changes,
+    )
+
+
+async def test_xoauth2_with_a_client_credentials_token(
+    start_server: Any, pki: dict[str, Path], token_endpoint: str
+) -> None:
+    port = start_server(OAuthMailbox(), tls_context=_server_context(pki["cert"], pki["key"]), auth_require_tls=True)
+    status, details = await probe(_oauth_target(port, token_endpoint), _policy(pki))
+    assert status == "OK", details
+    assert (details["auth_used"], details["token"]) == ("XOAUTH2", "issued, expires in 3599 s")
+    assert "token-for-mailer" not in str(details)
+
+
+async def test_xoauth2_token_refused(start_server: Any, pki: dict[str, Path], token_endpoint: str) -> None:
+    port = start_server(OAuthMailbox(), tls_context=_server_context(pki["cert"], pki["key"]))
+    status, details = await probe(_oauth_target(port, token_endpoint, password="wrong-secret"), _policy(pki))
+    assert (status, details["error_stage"]) == ("ERROR", "token")
+    assert "AADSTS7000215" in details["error"]
+    assert "wrong-secret" not in str(details)
+
+
+async def test_token_endpoint_on_a_metadata_address_is_refused(start_server: Any, pki: dict[str, Path]) -> None:
+    port = start_server(OAuthMailbox(), tls_context=_server_context(pki["cert"], pki["key"]))
+    target = _oauth_target(port, "http://169.254.169.254/latest/meta-data/iam")
+    status, details = await probe(target, _policy(pki))
+    assert (status, details["error_stage"]) == ("ERROR", "token")
+    assert "metadata" in details["error"]

@@ -84,6 +84,9 @@ async def test_smtp(
         insecure=values.smtp_server_insecure_verify,
         sender=values.smtp_sender_address,
         recipient=body.test_recipient or caller_email,
+        provider=values.smtp_provider,
+        token_endpoint=values.smtp_provider_token_endpoint,
+        token_scope=values.smtp_provider_token_scope,
     )
     policy = ProbePolicy(
         total_seconds=config.smtp_probe_seconds,

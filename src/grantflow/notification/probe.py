@@ -21,11 +21,18 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import aiosmtplib
+import httpx
 from cryptography import x509
 
-from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol
+from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol, SmtpProvider
 
 DEFAULT_PORTS = {SmtpProtocol.PLAIN: 25, SmtpProtocol.STARTTLS: 587, SmtpProtocol.TLS: 465}
+# Provider presets for OAUTH2: Microsoft's endpoint names the tenant, so only its scope has a default.
+TOKEN_ENDPOINTS = {SmtpProvider.GOOGLE: "https://oauth2.googleapis.com/token"}
+TOKEN_SCOPES = {
+    SmtpProvider.GOOGLE: "https://mail.google.com/",
+    SmtpProvider.MICROSOFT: "https://outlook.office365.com/.default",
+}
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
 
@@ -40,6 +47,9 @@ class ProbeTarget:
     insecure: bool
     sender: str
     recipient: str
+    provider: SmtpProvider = SmtpProvider.GENERIC
+    token_endpoint: str = ""
+    token_scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,9 +123,9 @@ async def _converse(target: ProbeTarget, policy: ProbePolicy, details: dict[str,
     port = target.port or DEFAULT_PORTS[target.protocol]
     details.update(server=target.host, port=str(port))
     stage("resolve")
-    address = await _resolve(target.host, port, policy, details)
+    addresses = await _resolve(target.host, port, policy, details)
     stage("connect")
-    await _tcp_connect(address, port, details)
+    await _tcp_connect(addresses, port, details)
     context = tls_context(target.insecure, policy.ca_file)
     client = aiosmtplib.SMTP(
         hostname=target.host,
@@ -143,42 +153,58 @@ async def _converse(target: ProbeTarget, policy: ProbePolicy, details: dict[str,
                 client.close()
 
 
-async def _resolve(host: str, port: int, policy: ProbePolicy, details: dict[str, str]) -> str:
+async def _resolve(host: str, port: int, policy: ProbePolicy, details: dict[str, str]) -> list[str]:
     if policy.allowed_hosts and host.lower() not in policy.allowed_hosts:
         raise StageFailed(
             "config", f"{host} is not in GRANTFLOW_SMTP_ALLOWED_HOSTS", "add it there, or use an allowed host"
         )
+    addresses = await _addresses(host, port, "resolve")
+    details["resolved"] = ", ".join(addresses)
+    _refuse_internal(host, addresses, "resolve")
+    return addresses
+
+
+async def _addresses(host: str, port: int, stage: str) -> list[str]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise StageFailed("resolve", f"cannot resolve {host}: {exc.strerror}", "check the host name and DNS") from exc
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    details["resolved"] = ", ".join(addresses)
+        raise StageFailed(stage, f"cannot resolve {host}: {exc.strerror}", "check the host name and DNS") from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _refuse_internal(host: str, addresses: list[str], stage: str) -> None:
+    """Link-local and cloud-metadata addresses are never contacted, whatever the allow-list says."""
     for address in addresses:
         ip = ipaddress.ip_address(address)
         if ip.is_link_local or ip in METADATA_ADDRESSES:
             raise StageFailed(
-                "resolve",
+                stage,
                 f"{host} resolves to {address}, a link-local or cloud metadata address",
-                "testsmtp and mail delivery refuse such addresses; use the SMTP server's real address",
+                "testsmtp and mail delivery refuse such addresses; use the server's real address",
             )
-    return addresses[0]
 
 
-async def _tcp_connect(address: str, port: int, details: dict[str, str]) -> None:
+async def _tcp_connect(addresses: list[str], port: int, details: dict[str, str]) -> None:
+    """A bare TCP connect to each address in turn, so that a refused port is told apart from a silent server."""
     started = time.monotonic()
-    try:
-        _, writer = await asyncio.open_connection(address, port)
-    except OSError as exc:
-        raise StageFailed(
-            "connect",
-            f"cannot connect to {address}:{port}: {exc.strerror or exc}",
-            "check the port (25/587 for PLAIN or STARTTLS, 465 for TLS), the host, and firewalls",
-        ) from exc
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    details["connect_ms"] = str(int((time.monotonic() - started) * 1000))
+    failure: OSError | None = None
+    for address in addresses:
+        try:
+            _, writer = await asyncio.open_connection(address, port)
+        except OSError as exc:
+            failure = exc
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        details["connect_ms"] = str(int((time.monotonic() - started) * 1000))
+        return
+    reason = failure.strerror if failure is not None and failure.strerror else str(failure)
+    raise StageFailed(
+        "connect",
+        f"cannot connect to {', '.join(addresses)} port {port}: {reason}",
+        "check the port (25/587 for PLAIN or STARTTLS, 465 for TLS), the host, and firewalls",
+    ) from failure
 
 
 def _connect_failure(exc: Exception, target: ProbeTarget) -> StageFailed:
@@ -276,9 +302,8 @@ async def _authenticate(client: aiosmtplib.SMTP, target: ProbeTarget, details: d
     offered = sorted(m.upper() for m in client.server_auth_methods)
     details["auth_offered"] = ", ".join(offered) or "none"
     if target.auth_mode == SmtpAuthMode.OAUTH2:
-        raise StageFailed(
-            "token", "OAUTH2 (XOAUTH2) is not supported by this grantflow build yet", "use PASSWORD or NONE"
-        )
+        await _xoauth2(client, target, details, offered)
+        return
     if not offered:
         hint = "the server offers no AUTH here" + (
             "; many servers offer it only after STARTTLS" if target.protocol == SmtpProtocol.PLAIN else ""
@@ -299,6 +324,52 @@ async def _authenticate(client: aiosmtplib.SMTP, target: ProbeTarget, details: d
     except aiosmtplib.SMTPException as exc:
         raise StageFailed("auth", f"AUTH failed: {exc}", "check the authentication settings") from exc
     details["auth"] = f"accepted as {target.username}"
+
+
+async def _xoauth2(client: aiosmtplib.SMTP, target: ProbeTarget, details: dict[str, str], offered: list[str]) -> None:
+    token = await _client_credentials_token(target, details)
+    if "XOAUTH2" not in offered:
+        raise StageFailed("auth", "the server does not offer XOAUTH2", "use PASSWORD, or a server that offers XOAUTH2")
+    details["auth_used"] = "XOAUTH2"
+    try:
+        await client.auth_xoauth2(target.sender, token)
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        hint = "the server refused the token: check the app's SMTP permission (SMTP.SendAsApp) and the mailbox"
+        raise StageFailed("auth", f"AUTH refused: {exc.code} {exc.message}", hint, exc.code) from exc
+    details["auth"] = f"accepted as {target.sender}"
+
+
+async def _client_credentials_token(target: ProbeTarget, details: dict[str, str]) -> str:
+    """An OAuth2 client-credentials token: client id = user name, secret = password (decisions.md §6)."""
+    endpoint = target.token_endpoint or TOKEN_ENDPOINTS.get(target.provider, "")
+    scope = target.token_scope or TOKEN_SCOPES.get(target.provider, "")
+    if not endpoint:
+        raise StageFailed("config", "smtp_provider_token_endpoint is empty", "set the provider's OAuth2 token URL")
+    url = httpx.URL(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    _refuse_internal(url.host, await _addresses(url.host, port, "token"), "token")
+    details["token_endpoint"] = endpoint
+    form = {"grant_type": "client_credentials", "client_id": target.username, "client_secret": target.password}
+    if scope:
+        form["scope"] = scope
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(endpoint, data=form)
+    except httpx.HTTPError as exc:
+        raise StageFailed("token", f"token endpoint unreachable: {exc}", "check smtp_provider_token_endpoint") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or not isinstance(body.get("access_token"), str):
+        reason = f"{body.get('error', response.status_code)}: {body.get('error_description', '')}".strip(": ")
+        raise StageFailed(
+            "token",
+            f"the token endpoint refused: {reason}",
+            "check the client id (smtp_server_username), secret (password), scope and tenant in the URL",
+        )
+    details["token"] = f"issued, expires in {body.get('expires_in', '?')} s"
+    return str(body["access_token"])
 
 
 async def _send_test_message(
