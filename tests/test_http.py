@@ -24,8 +24,7 @@ async def test_malformed_json(world: World) -> None:
 
 async def test_array_where_an_object_belongs(world: World) -> None:
     response = await world.client.post(WORKFLOWS, json=[{"name": "x"}], headers=await world.as_("admin"))
-    assert response.status_code == 400
-    assert response.json()["error_code"] in ("VALUE_INCORRECT_TYPE", "BAD_REQUEST")
+    assert_error(response, 400, "VALUE_INCORRECT_TYPE", "body")
 
 
 async def test_wrong_nested_type_names_the_property(world: World) -> None:

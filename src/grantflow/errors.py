@@ -177,8 +177,9 @@ _VALIDATION_CODES: dict[str, ErrorCode] = {
 
 
 def _property_of(loc: Sequence[str | int]) -> str:
+    """The JSON path of the bad value; `body` when the whole body is wrong (an array where an object belongs)."""
     parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header"):
+    if len(parts) > 1 and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
     return ".".join(parts)
 

@@ -9,7 +9,6 @@ from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.engine_settings import service
 from grantflow.engine_settings.schemas import SettingsIn, SettingsOut, SmtpTestOut
 from grantflow.runtime import RuntimeDep
-from grantflow.user import service as user_service
 
 router = APIRouter(tags=["settings"])
 
@@ -26,8 +25,5 @@ async def put_settings(_: WorkflowsManage, session: SessionDep, runtime: Runtime
 
 
 @router.post("/testsmtp", response_model=SmtpTestOut, summary="Test e-mail settings merged over the stored ones")
-async def test_smtp(
-    principal: WorkflowsManage, session: ReadSessionDep, runtime: RuntimeDep, body: SettingsIn
-) -> SmtpTestOut:
-    caller = await user_service.get_user(session, principal.user_id)
-    return await service.test_smtp(session, runtime.secret_box, runtime.config, body, caller.email)
+async def test_smtp(principal: WorkflowsManage, runtime: RuntimeDep, body: SettingsIn) -> SmtpTestOut:
+    return await service.test_smtp(runtime, principal.user_id, body)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.config import Config
+from grantflow.db import transaction
 from grantflow.engine_settings.models import SETTINGS_ROW_ID, EngineSettings
 from grantflow.engine_settings.schemas import SettingsIn, SettingsOut, SmtpAuthMode, SmtpTestOut
 from grantflow.errors import ErrorCode, InvalidRequestData
 from grantflow.kit.secretbox import SecretBox
 from grantflow.notification.probe import ProbePolicy, ProbeTarget, probe
+from grantflow.runtime import Runtime
+from grantflow.user import service as user_service
 
 SECRET_KEY = "smtp_server_password"
 NOT_STORED = frozenset({SECRET_KEY, "test_recipient"})
@@ -64,17 +67,32 @@ async def update_settings(session: AsyncSession, box: SecretBox, body: SettingsI
     return values
 
 
-async def test_smtp(
-    session: AsyncSession, box: SecretBox, config: Config, body: SettingsIn, caller_email: str
-) -> SmtpTestOut:
-    """Run the SMTP conversation with the given settings over the stored ones; never raises, never leaks."""
+async def test_smtp(runtime: Runtime, caller_id: uuid.UUID, body: SettingsIn) -> SmtpTestOut:
+    """Run the SMTP conversation with the given settings over the stored ones; never raises, never leaks.
+
+    The settings are read in a short transaction that ends before the probe starts: the probe may take seconds
+    on the network and holds no database connection meanwhile.
+    """
+    async with transaction(runtime.sessionmaker, writes=False) as session:
+        target = await _probe_target(session, runtime.secret_box, body, caller_id)
+    config = runtime.config
+    policy = ProbePolicy(
+        total_seconds=config.smtp_probe_seconds,
+        allowed_hosts=frozenset(h.strip().lower() for h in config.smtp_allowed_hosts.split(",") if h.strip()),
+        ca_file=config.smtp_ca_file,
+    )
+    status, details = await probe(target, policy)
+    return SmtpTestOut(status=status, details=details)
+
+
+async def _probe_target(session: AsyncSession, box: SecretBox, body: SettingsIn, caller_id: uuid.UUID) -> ProbeTarget:
     values = merged(await get_settings(session), body)
     password = body.smtp_server_password or ""
     if not password:
         row = await _row(session)
         if row is not None and row.smtp_password_sealed:
             password = box.open(row.smtp_password_sealed)
-    target = ProbeTarget(
+    return ProbeTarget(
         host=values.smtp_server,
         port=values.smtp_server_port,
         protocol=values.smtp_server_protocol,
@@ -83,15 +101,8 @@ async def test_smtp(
         password=password,
         insecure=values.smtp_server_insecure_verify,
         sender=values.smtp_sender_address,
-        recipient=body.test_recipient or caller_email,
+        recipient=body.test_recipient or (await user_service.get_user(session, caller_id)).email,
         provider=values.smtp_provider,
         token_endpoint=values.smtp_provider_token_endpoint,
         token_scope=values.smtp_provider_token_scope,
     )
-    policy = ProbePolicy(
-        total_seconds=config.smtp_probe_seconds,
-        allowed_hosts=frozenset(h.strip().lower() for h in config.smtp_allowed_hosts.split(",") if h.strip()),
-        ca_file=config.smtp_ca_file,
-    )
-    status, details = await probe(target, policy)
-    return SmtpTestOut(status=status, details=details)
