@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from grantflow.engine_settings.schemas import SettingsIn, SettingsOut, SmtpAuthM
 from grantflow.errors import ErrorCode, InvalidRequestData
 from grantflow.kit.secretbox import SecretBox
 from grantflow.notification.probe import ProbePolicy, ProbeTarget, probe
+from grantflow.notification.smtp import SmtpServer
 from grantflow.runtime import Runtime
 from grantflow.user import service as user_service
 
@@ -87,22 +89,20 @@ async def test_smtp(runtime: Runtime, caller_id: uuid.UUID, body: SettingsIn) ->
 
 async def _probe_target(session: AsyncSession, box: SecretBox, body: SettingsIn, caller_id: uuid.UUID) -> ProbeTarget:
     values = merged(await get_settings(session), body)
-    password = body.smtp_server_password or ""
-    if not password:
-        row = await _row(session)
-        if row is not None and row.smtp_password_sealed:
-            password = box.open(row.smtp_password_sealed)
-    return ProbeTarget(
-        host=values.smtp_server,
-        port=values.smtp_server_port,
-        protocol=values.smtp_server_protocol,
-        auth_mode=values.smtp_authentication_mode,
-        username=values.smtp_server_username,
-        password=password,
-        insecure=values.smtp_server_insecure_verify,
-        sender=values.smtp_sender_address,
-        recipient=body.test_recipient or (await user_service.get_user(session, caller_id)).email,
-        provider=values.smtp_provider,
-        token_endpoint=values.smtp_provider_token_endpoint,
-        token_scope=values.smtp_provider_token_scope,
-    )
+    password = body.smtp_server_password or await _stored_password(session, box)
+    recipient = body.test_recipient or (await user_service.get_user(session, caller_id)).email
+    server = SmtpServer.from_settings(values, password)
+    return ProbeTarget(**asdict(server), recipient=recipient)
+
+
+async def stored_server(session: AsyncSession, box: SecretBox) -> tuple[SettingsOut, SmtpServer]:
+    """The stored settings and the SMTP server they name, password unsealed: what mail delivery uses."""
+    values = await get_settings(session)
+    return values, SmtpServer.from_settings(values, await _stored_password(session, box))
+
+
+async def _stored_password(session: AsyncSession, box: SecretBox) -> str:
+    row = await _row(session)
+    if row is None or not row.smtp_password_sealed:
+        return ""
+    return box.open(row.smtp_password_sealed)

@@ -24,32 +24,17 @@ import aiosmtplib
 import httpx
 from cryptography import x509
 
-from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol, SmtpProvider
+from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol
+from grantflow.notification.smtp import LOCAL_HOSTNAME, SmtpServer, TokenRefused, client_for, fetch_token, tls_context
 
-DEFAULT_PORTS = {SmtpProtocol.PLAIN: 25, SmtpProtocol.STARTTLS: 587, SmtpProtocol.TLS: 465}
-# Provider presets for OAUTH2: Microsoft's endpoint names the tenant, so only its scope has a default.
-TOKEN_ENDPOINTS = {SmtpProvider.GOOGLE: "https://oauth2.googleapis.com/token"}
-TOKEN_SCOPES = {
-    SmtpProvider.GOOGLE: "https://mail.google.com/",
-    SmtpProvider.MICROSOFT: "https://outlook.office365.com/.default",
-}
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
 
 @dataclass(frozen=True)
-class ProbeTarget:
-    host: str
-    port: int
-    protocol: SmtpProtocol
-    auth_mode: SmtpAuthMode
-    username: str
-    password: str
-    insecure: bool
-    sender: str
-    recipient: str
-    provider: SmtpProvider = SmtpProvider.GENERIC
-    token_endpoint: str = ""
-    token_scope: str = ""
+class ProbeTarget(SmtpServer):
+    """The server to probe and who receives the test message (nobody when empty: the probe stops after AUTH)."""
+
+    recipient: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,16 +48,6 @@ class StageFailed(Exception):
     def __init__(self, stage: str, error: str, hint: str, code: int | None = None) -> None:
         super().__init__(error)
         self.stage, self.error, self.hint, self.code = stage, error, hint, code
-
-
-def tls_context(insecure: bool, ca_file: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        context.load_verify_locations(cafile=str(ca_file))
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 async def probe(target: ProbeTarget, policy: ProbePolicy) -> tuple[str, dict[str, str]]:
@@ -120,22 +95,14 @@ async def _converse(target: ProbeTarget, policy: ProbePolicy, details: dict[str,
     stage("config")
     if not target.host:
         raise StageFailed("config", "smtp_server is empty", "set smtp_server to the SMTP host name")
-    port = target.port or DEFAULT_PORTS[target.protocol]
+    port = target.effective_port
     details.update(server=target.host, port=str(port))
     stage("resolve")
     addresses = await _resolve(target.host, port, policy, details)
     stage("connect")
     await _tcp_connect(addresses, port, details)
     context = tls_context(target.insecure, policy.ca_file)
-    client = aiosmtplib.SMTP(
-        hostname=target.host,
-        port=port,
-        use_tls=target.protocol == SmtpProtocol.TLS,
-        start_tls=False,
-        tls_context=context,
-        timeout=policy.total_seconds,
-        local_hostname="grantflow.localdomain",
-    )
+    client = client_for(target, context, policy.total_seconds)
     stage("tls" if target.protocol == SmtpProtocol.TLS else "banner")
     try:
         greeting = await client.connect()
@@ -340,36 +307,25 @@ async def _xoauth2(client: aiosmtplib.SMTP, target: ProbeTarget, details: dict[s
 
 
 async def _client_credentials_token(target: ProbeTarget, details: dict[str, str]) -> str:
-    """An OAuth2 client-credentials token: client id = user name, secret = password (decisions.md §6)."""
-    endpoint = target.token_endpoint or TOKEN_ENDPOINTS.get(target.provider, "")
-    scope = target.token_scope or TOKEN_SCOPES.get(target.provider, "")
+    endpoint = target.effective_token_endpoint
     if not endpoint:
         raise StageFailed("config", "smtp_provider_token_endpoint is empty", "set the provider's OAuth2 token URL")
     url = httpx.URL(endpoint)
     port = url.port or (443 if url.scheme == "https" else 80)
     _refuse_internal(url.host, await _addresses(url.host, port, "token"), "token")
     details["token_endpoint"] = endpoint
-    form = {"grant_type": "client_credentials", "client_id": target.username, "client_secret": target.password}
-    if scope:
-        form["scope"] = scope
     try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            response = await http.post(endpoint, data=form)
+        token = await fetch_token(target)
     except httpx.HTTPError as exc:
         raise StageFailed("token", f"token endpoint unreachable: {exc}", "check smtp_provider_token_endpoint") from exc
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.status_code != 200 or not isinstance(body.get("access_token"), str):
-        reason = f"{body.get('error', response.status_code)}: {body.get('error_description', '')}".strip(": ")
+    except TokenRefused as exc:
         raise StageFailed(
             "token",
-            f"the token endpoint refused: {reason}",
+            str(exc),
             "check the client id (smtp_server_username), secret (password), scope and tenant in the URL",
-        )
-    details["token"] = f"issued, expires in {body.get('expires_in', '?')} s"
-    return str(body["access_token"])
+        ) from exc
+    details["token"] = f"issued, expires in {token.expires_in} s"
+    return token.value
 
 
 async def _send_test_message(
@@ -379,7 +335,7 @@ async def _send_test_message(
     message["From"] = target.sender
     message["To"] = target.recipient
     message["Subject"] = "grantflow test message"
-    message["Message-ID"] = make_msgid(domain="grantflow.localdomain")
+    message["Message-ID"] = make_msgid(domain=LOCAL_HOSTNAME)
     message.set_content("This message tests grantflow's e-mail settings. No action is needed.")
     stage("mail")
     details["mail"] = await _answer("mail", client.mail(target.sender))
