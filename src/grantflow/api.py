@@ -9,6 +9,8 @@ from grantflow.access_request.router import router as requests_router
 from grantflow.auth.router import router as auth_router
 from grantflow.engine_settings.router import router as settings_router
 from grantflow.errors import ERROR_RESPONSES
+from grantflow.monitoring import router as metrics_router
+from grantflow.notification.router import router as outbox_router
 from grantflow.role.router import router as role_store_router
 from grantflow.user.router import router as user_store_router
 from grantflow.workflow.router import router as workflows_router
@@ -17,6 +19,7 @@ WORKFLOW_ENGINE = "/workflow-engine/api/v1"
 AUTH = "/auth/api/v1"
 ROLE_STORE = "/role-store/api/v1"
 LOCAL_USER_STORE = "/local-user-store/api/v1"
+GRANTFLOW = "/grantflow/api/v1"
 
 ROUTES: tuple[tuple[str, APIRouter], ...] = (
     (WORKFLOW_ENGINE, status.router),
@@ -28,6 +31,7 @@ ROUTES: tuple[tuple[str, APIRouter], ...] = (
     (ROLE_STORE, role_store_router),
     (LOCAL_USER_STORE, status.router),
     (LOCAL_USER_STORE, user_store_router),
+    (GRANTFLOW, outbox_router),
 )
 
 
@@ -35,3 +39,4 @@ def mount(app: FastAPI) -> None:
     for prefix, router in ROUTES:
         app.include_router(router, prefix=prefix, responses=ERROR_RESPONSES)
     app.include_router(auth_router, prefix=AUTH)
+    app.include_router(metrics_router)

@@ -1,4 +1,4 @@
-"""The `grantflow` command: serve, worker-free admin tasks, database upgrades."""
+"""The `grantflow` command: serve, worker, admin tasks, database upgrades."""
 
 from __future__ import annotations
 
@@ -77,6 +77,31 @@ def serve(
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
     )
+
+
+@app.command()
+def worker(config_file: ConfigFile = None) -> None:
+    """Migrate the database, then deliver notification mail without serving the API (until SIGTERM or Ctrl-C)."""
+    config = _prepared(config_file)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(_run_worker(config))
+
+
+async def _run_worker(config: Config) -> None:
+    import signal
+
+    from grantflow.kit.clock import SystemClock
+    from grantflow.notification.delivery import DeliveryWorker
+    from grantflow.runtime import open_runtime
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with open_runtime(config, SystemClock()) as runtime:
+        delivery = DeliveryWorker(runtime)
+        logging.getLogger("grantflow.delivery").info("delivery worker %s started", delivery.worker_id)
+        await delivery.run(stop)
 
 
 @tls_app.command("init")

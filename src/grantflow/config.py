@@ -40,6 +40,19 @@ class Config(BaseSettings):
     smtp_allowed_hosts: str = ""
     smtp_probe_seconds: float = Field(default=15.0, gt=0, le=120)
 
+    # Notification delivery (decisions.md §6): whether this process runs a delivery worker beside the API, how
+    # often an idle worker looks for due mail, how long a claim lasts before another worker may take the
+    # messages over, how many messages one SMTP connection carries, the first retry delay (doubling each time,
+    # at most an hour) and the time one SMTP command may take.
+    outbox_worker: bool = True
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    outbox_lease_seconds: int = Field(default=120, ge=2, le=3600)
+    outbox_batch_size: int = Field(default=50, ge=1, le=1000)
+    outbox_retry_seconds: int = Field(default=60, ge=1, le=3600)
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # A static bearer token for Prometheus scrapes of /metrics (an admin token works too).
+    metrics_token: SecretStr | None = None
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     database_pool_size: int = Field(default=10, ge=1)
 

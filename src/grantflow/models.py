@@ -4,6 +4,7 @@ from grantflow.access_request.models import AccessRequest, RequestApprover
 from grantflow.auth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken, SigningKey
 from grantflow.db import Base
 from grantflow.engine_settings.models import EngineSettings
+from grantflow.notification.models import OutboxMessage
 from grantflow.role.models import Membership, Role
 from grantflow.user.models import User
 from grantflow.workflow.models import Workflow, WorkflowTargetRole
@@ -16,6 +17,7 @@ __all__ = [
     "LoginFailure",
     "Membership",
     "OAuthClient",
+    "OutboxMessage",
     "RefreshToken",
     "RequestApprover",
     "Role",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -11,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from grantflow.auth.tokens import KeyRing
 from grantflow.config import Config
+from grantflow.db import create_engine, make_sessionmaker
 from grantflow.kit.clock import Clock
 from grantflow.kit.passwords import Passwords
-from grantflow.kit.secretbox import SecretBox
+from grantflow.kit.secretbox import SecretBox, load_secret_box
+from grantflow.metrics import Metrics
 
 
 @dataclass
@@ -26,6 +31,31 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     app_id: str
     started: datetime
+    metrics: Metrics
+
+
+@asynccontextmanager
+async def open_runtime(config: Config, clock: Clock) -> AsyncIterator[Runtime]:
+    """Every collaborator the API and the workers use, over one engine that is disposed at the end."""
+    engine = create_engine(config.resolved_database_url, config.database_pool_size)
+    box = load_secret_box(config)
+    runtime = Runtime(
+        config=config,
+        clock=clock,
+        passwords=Passwords.from_config(config),
+        secret_box=box,
+        keyring=KeyRing(box, config.token_issuer, config.token_leeway_seconds),
+        sessionmaker=make_sessionmaker(engine),
+        app_id=str(uuid.uuid4()),
+        started=clock.now(),
+        metrics=Metrics(),
+    )
+    try:
+        async with runtime.sessionmaker() as session:
+            await runtime.keyring.load(session)
+        yield runtime
+    finally:
+        await engine.dispose()
 
 
 def get_runtime(request: Request) -> Runtime:

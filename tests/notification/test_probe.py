@@ -3,85 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, Session
 
 from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol, SmtpProvider
 from grantflow.notification.probe import ProbePolicy, ProbeTarget, probe
-from grantflow.tls import init_tls
+from tests.notification.smtp_servers import PASSWORD, Mailbox, OAuthMailbox, check_password, server_context
 from tests.processes import free_port
-
-PASSWORD = "smtp-pass-do-not-leak"
-
-
-class Mailbox:
-    def __init__(self, refuse_rcpt: bool = False) -> None:
-        self.messages: list[Envelope] = []
-        self.refuse_rcpt = refuse_rcpt
-
-    async def handle_RCPT(
-        self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if self.refuse_rcpt:
-            return "550 5.7.1 Relaying denied"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        self.messages.append(envelope)
-        return "250 2.0.0 Ok: queued as GF123"
-
-
-def _check_password(server: Any, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = auth_data.login == b"mailer" and auth_data.password == PASSWORD.encode()
-    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A CA with a certificate for localhost, and a second trusted CA whose certificate names another host."""
-    base = tmp_path_factory.mktemp("pki")
-    good = init_tls(base / "good", ["localhost"], datetime.now(UTC))
-    wrong = init_tls(base / "wrong", ["mail.elsewhere.example"], datetime.now(UTC))
-    bundle = base / "trusted.pem"
-    bundle.write_text(good.ca_cert.read_text() + wrong.ca_cert.read_text())
-    return {
-        "ca": bundle,
-        "cert": good.server_cert,
-        "key": good.server_key,
-        "wrong_cert": wrong.server_cert,
-        "wrong_key": wrong.server_key,
-    }
-
-
-def _server_context(cert: Path, key: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(cert), str(key))
-    return context
-
-
-@pytest.fixture
-def start_server() -> Iterator[Any]:
-    controllers: list[Controller] = []
-
-    def start(handler: Mailbox, **options: Any) -> int:
-        port = free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
-        controller.start()
-        controllers.append(controller)
-        return port
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def _target(port: int, **changes: Any) -> ProbeTarget:
@@ -115,8 +47,8 @@ async def test_plain_relay_delivers_the_test_message(start_server: Any, pki: dic
 
 
 async def test_starttls_with_password_auth(start_server: Any, pki: dict[str, Path]) -> None:
-    context = _server_context(pki["cert"], pki["key"])
-    port = start_server(Mailbox(), tls_context=context, require_starttls=True, authenticator=_check_password)
+    context = server_context(pki["cert"], pki["key"])
+    port = start_server(Mailbox(), tls_context=context, require_starttls=True, authenticator=check_password)
     target = _target(port, protocol=SmtpProtocol.STARTTLS, auth_mode=SmtpAuthMode.PASSWORD)
     status, details = await probe(target, _policy(pki))
     assert status == "OK", details
@@ -128,14 +60,14 @@ async def test_starttls_with_password_auth(start_server: Any, pki: dict[str, Pat
 
 
 async def test_implicit_tls(start_server: Any, pki: dict[str, Path]) -> None:
-    port = start_server(Mailbox(), ssl_context=_server_context(pki["cert"], pki["key"]))
+    port = start_server(Mailbox(), ssl_context=server_context(pki["cert"], pki["key"]))
     status, details = await probe(_target(port, protocol=SmtpProtocol.TLS), _policy(pki))
     assert status == "OK", details
     assert details["certificate_issuer"] == "CN=grantflow local CA"
 
 
 async def test_wrong_password_is_an_auth_failure_with_its_code(start_server: Any, pki: dict[str, Path]) -> None:
-    port = start_server(Mailbox(), tls_context=_server_context(pki["cert"], pki["key"]), authenticator=_check_password)
+    port = start_server(Mailbox(), tls_context=server_context(pki["cert"], pki["key"]), authenticator=check_password)
     target = _target(
         port, protocol=SmtpProtocol.STARTTLS, auth_mode=SmtpAuthMode.PASSWORD, password="wrong-" + PASSWORD
     )
@@ -178,21 +110,21 @@ async def test_server_that_never_greets(silent_server: int, pki: dict[str, Path]
 
 
 async def test_starttls_against_an_implicit_tls_port(start_server: Any, pki: dict[str, Path]) -> None:
-    port = start_server(Mailbox(), ssl_context=_server_context(pki["cert"], pki["key"]))
+    port = start_server(Mailbox(), ssl_context=server_context(pki["cert"], pki["key"]))
     status, details = await probe(_target(port, protocol=SmtpProtocol.STARTTLS), _policy(pki, seconds=1.5))
     assert (status, details["error_stage"]) == ("ERROR", "banner")
     assert "465" in details["hint"]
 
 
 async def test_implicit_tls_against_a_plain_port(start_server: Any, pki: dict[str, Path]) -> None:
-    port = start_server(Mailbox(), tls_context=_server_context(pki["cert"], pki["key"]))
+    port = start_server(Mailbox(), tls_context=server_context(pki["cert"], pki["key"]))
     status, details = await probe(_target(port, protocol=SmtpProtocol.TLS), _policy(pki))
     assert (status, details["error_stage"]) == ("ERROR", "tls")
     assert "STARTTLS" in details["hint"]
 
 
 async def test_certificate_for_another_host(start_server: Any, pki: dict[str, Path]) -> None:
-    port = start_server(Mailbox(), tls_context=_server_context(pki["wrong_cert"], pki["wrong_key"]))
+    port = start_server(Mailbox(), tls_context=server_context(pki["wrong_cert"], pki["wrong_key"]))
     status, details = await probe(_target(port, protocol=SmtpProtocol.STARTTLS), _policy(pki))
     assert (status, details["error_stage"]) == ("ERROR", "tls")
     assert "another name" in details["hint"]
@@ -210,38 +142,6 @@ async def test_metadata_and_disallowed_hosts_are_refused(pki: dict[str, Path]) -
     assert (status, details["error_stage"]) == ("ERROR", "config")
 
 
-class OAuthMailbox(Mailbox):
-    """Accepts XOAUTH2 with the one token the test token endpoint issues."""
-
-    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
-        import base64
-
-        decoded = base64.b64decode(args[1]).decode()
-        ok = decoded == "user=grantflow@example.com\x01auth=Bearer token-for-mailer\x01\x01"
-        return AuthResult(success=ok, handled=False)
-
-
-@pytest.fixture
-def token_endpoint() -> Iterator[str]:
-    """A client-credentials token endpoint that knows one client: mailer / PASSWORD."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
-    from tests.conftest import _serve_in_thread
-
-    async def token(request: Request) -> JSONResponse:
-        form = await request.form()
-        if (form.get("client_id"), form.get("client_secret")) != ("mailer", PASSWORD):
-            return JSONResponse({"error": "invalid_client", "error_description": "AADSTS7000215: bad secret"}, 401)
-        assert form.get("scope") == "https://outlook.office365.com/.default"
-        return JSONResponse({"access_token": "token-for-mailer", "token_type": "Bearer", "expires_in": 3599})
-
-    with _serve_in_thread(Starlette(routes=[Route("/token", token, methods=["POST"])])) as port:
-        yield f"http://127.0.0.1:{port}/token"
-
-
 def _oauth_target(port: int, endpoint: str, **changes: Any) -> ProbeTarget:
     return _target(
         port,
@@ -256,7 +156,7 @@ def _oauth_target(port: int, endpoint: str, **changes: Any) -> ProbeTarget:
 async def test_xoauth2_with_a_client_credentials_token(
     start_server: Any, pki: dict[str, Path], token_endpoint: str
 ) -> None:
-    port = start_server(OAuthMailbox(), tls_context=_server_context(pki["cert"], pki["key"]), auth_require_tls=True)
+    port = start_server(OAuthMailbox(), tls_context=server_context(pki["cert"], pki["key"]), auth_require_tls=True)
     status, details = await probe(_oauth_target(port, token_endpoint), _policy(pki))
     assert status == "OK", details
     assert (details["auth_used"], details["token"]) == ("XOAUTH2", "issued, expires in 3599 s")
@@ -264,7 +164,7 @@ async def test_xoauth2_with_a_client_credentials_token(
 
 
 async def test_xoauth2_token_refused(start_server: Any, pki: dict[str, Path], token_endpoint: str) -> None:
-    port = start_server(OAuthMailbox(), tls_context=_server_context(pki["cert"], pki["key"]))
+    port = start_server(OAuthMailbox(), tls_context=server_context(pki["cert"], pki["key"]))
     status, details = await probe(_oauth_target(port, token_endpoint, password="wrong-secret"), _policy(pki))
     assert (status, details["error_stage"]) == ("ERROR", "token")
     assert "AADSTS7000215" in details["error"]
@@ -272,7 +172,7 @@ async def test_xoauth2_token_refused(start_server: Any, pki: dict[str, Path], to
 
 
 async def test_token_endpoint_on_a_metadata_address_is_refused(start_server: Any, pki: dict[str, Path]) -> None:
-    port = start_server(OAuthMailbox(), tls_context=_server_context(pki["cert"], pki["key"]))
+    port = start_server(OAuthMailbox(), tls_context=server_context(pki["cert"], pki["key"]))
     target = _oauth_target(port, "http://169.254.169.254/latest/meta-data/iam")
     status, details = await probe(target, _policy(pki))
     assert (status, details["error_stage"]) == ("ERROR", "token")

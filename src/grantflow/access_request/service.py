@@ -33,6 +33,7 @@ from grantflow.auth.scopes import Scope
 from grantflow.errors import ErrorCode, ErrorDetail, InvalidRequestData, NotFound, PermissionDenied
 from grantflow.kit.handles import Handles
 from grantflow.kit.pagination import Page, paginate
+from grantflow.notification import compose as notify
 from grantflow.role import service as role_service
 from grantflow.role.models import GrantType
 from grantflow.user import service as user_service
@@ -142,6 +143,7 @@ async def create_request(
     start = policy.advance(_state(request).steps, 0)
     await _move(session, request, start.status, start.current_step, start.auto_approved_steps, now)
     await session.flush()
+    await notify.request_filed(session, request, now)
     return request
 
 
@@ -310,6 +312,7 @@ async def decide(
     entry.comment = body.comment
     request.updated_by = actor.id
     await _move(session, request, outcome.status, outcome.current_step, outcome.auto_approved_steps, now)
+    await notify.request_decided(session, request, body.step, now)
     return request
 
 
@@ -382,6 +385,7 @@ async def delete_request(session: AsyncSession, principal: Principal, request_id
         request.status = RequestStatus.CANCELLED
         request.updated = now
         request.updated_by = principal.user_id
+        await notify.request_cancelled(session, request, now)
         return
     if principal.is_admin:
         if request.status in (RequestStatus.APPROVED, RequestStatus.DENIED):
@@ -413,6 +417,7 @@ async def revoke_role(session: AsyncSession, principal: Principal, request_id: u
     request.target_role_revoked_by = principal.user_id
     request.updated = now
     request.updated_by = principal.user_id
+    await notify.role_revoked(session, request, now)
 
 
 def _may_revoke(request: AccessRequest, principal: Principal) -> bool:

@@ -99,6 +99,21 @@ async def mapped_role_ids(session: AsyncSession, user_id: uuid.UUID, now: dateti
     return ids
 
 
+async def mapped_members(
+    session: AsyncSession, role_ids: Iterable[uuid.UUID], now: datetime, exclude: Iterable[uuid.UUID], limit: int
+) -> list[User]:
+    """Users who may approve for any of the roles (direct memberships in force), by user name, at most `limit`."""
+    wanted = set(role_ids)
+    everyone = await session.scalar(select(Role.id).where(Role.name == USER_ROLE, Role.id.in_(wanted)))
+    query = select(User).where(User.id.not_in(set(exclude))).order_by(User.username).limit(limit)
+    if everyone is None:
+        holders = select(Membership.user_id).where(
+            Membership.role_id.in_(wanted), Membership.source == MembershipSource.MAPPED, in_force(now)
+        )
+        query = query.where(User.id.in_(holders))
+    return list(await session.scalars(query))
+
+
 async def holds_explicitly(session: AsyncSession, user_id: uuid.UUID, role_id: uuid.UUID, now: datetime) -> bool:
     row = await session.scalar(
         select(Membership.id)

@@ -1,0 +1,305 @@
+"""Who hears about what: a request's state change becomes outbox messages in the same transaction.
+
+The access-request service calls one function per change (filed, decided, cancelled, revoked). Each works out
+the recipients, renders the text and HTML bodies from the Jinja2 templates beside this file and writes one
+outbox row per person; the delivery worker sends them later (decisions.md §6).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantflow.access_request.models import AccessRequest, RequestAction, RequestStatus
+from grantflow.engine_settings.schemas import SettingsOut
+from grantflow.engine_settings.service import get_settings
+from grantflow.notification.models import OutboxEvent, OutboxMessage, OutboxStatus
+from grantflow.notification.smtp import LOCAL_HOSTNAME
+from grantflow.role import service as role_service
+from grantflow.user.models import User
+
+# With request_role_max_approvers = 0 ("all"), a step whose approver role is everyone still mails no more than this.
+APPROVER_CAP = 500
+NO_STEP = -1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+_templates = Environment(
+    loader=PackageLoader("grantflow.notification", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+class Audience(StrEnum):
+    REQUESTER = "requester"
+    TARGET = "target"
+    APPROVER = "approver"
+
+
+@dataclass(frozen=True)
+class _Mail:
+    event: OutboxEvent
+    audience: Audience
+    users: Sequence[User]
+    step: int = NO_STEP
+
+
+def header_text(value: str, limit: int = 200) -> str:
+    """Text safe for a mail header: control characters (CR, LF, …) become spaces, runs of space collapse."""
+    return " ".join(_CONTROL.sub(" ", value).split())[:limit]
+
+
+# -- the changes ------------------------------------------------------------------------------------------------
+
+
+async def request_filed(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
+    """Confirm to the requester; ask the current step's approvers (or announce an automatic approval)."""
+    settings = await get_settings(session)
+    mails = [_Mail(OutboxEvent.FILED, Audience.REQUESTER, await _users(session, [request.requester_id]))]
+    mails += await _after_transition(session, request, settings, now)
+    await _enqueue(session, request, mails, settings, now)
+
+
+async def request_decided(session: AsyncSession, request: AccessRequest, step: int, now: datetime) -> None:
+    """After a decision on `step`: tell its other approvers once it is closed, then whoever comes next."""
+    if request.status == RequestStatus.WAITING and request.current_step == step:
+        return  # an ALL step still waits for other approvers
+    settings = await get_settings(session)
+    deciders = {a.decider_id for a in request.approvers if a.step_index == step and a.decider_id is not None}
+    others = await _approvers(session, request, step, settings, now, exclude=deciders)
+    mails = [_Mail(OutboxEvent.STEP_CLOSED, Audience.APPROVER, others, step)]
+    mails += await _after_transition(session, request, settings, now)
+    await _enqueue(session, request, mails, settings, now)
+
+
+async def request_cancelled(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
+    """The requester withdrew: the approvers of the step that was waiting need not look any more."""
+    settings = await get_settings(session)
+    approvers = await _approvers(session, request, request.current_step, settings, now)
+    await _enqueue(session, request, [_Mail(OutboxEvent.CANCELLED, Audience.APPROVER, approvers)], settings, now)
+
+
+async def role_revoked(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
+    """The role a request granted was taken away: the target user and the requester hear of it."""
+    mails = await _to_requester_and_target(session, request, OutboxEvent.REVOKED)
+    await _enqueue(session, request, mails, await get_settings(session), now)
+
+
+async def _after_transition(
+    session: AsyncSession, request: AccessRequest, settings: SettingsOut, now: datetime
+) -> list[_Mail]:
+    if request.status == RequestStatus.WAITING:
+        approvers = await _approvers(session, request, request.current_step, settings, now)
+        return [_Mail(OutboxEvent.APPROVAL_NEEDED, Audience.APPROVER, approvers, request.current_step)]
+    if request.status in (RequestStatus.APPROVED, RequestStatus.DENIED):
+        return await _to_requester_and_target(session, request, OutboxEvent(request.status))
+    return []
+
+
+async def _to_requester_and_target(session: AsyncSession, request: AccessRequest, event: OutboxEvent) -> list[_Mail]:
+    mails = [_Mail(event, Audience.TARGET, await _users(session, [request.target_user_id]))]
+    if request.requester_id != request.target_user_id:
+        mails.append(_Mail(event, Audience.REQUESTER, await _users(session, [request.requester_id])))
+    return mails
+
+
+# -- recipients -------------------------------------------------------------------------------------------------
+
+
+async def _users(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[User]:
+    """The users still there (a deleted one hears nothing)."""
+    return list(await session.scalars(select(User).where(User.id.in_(set(ids)))))
+
+
+async def _approvers(
+    session: AsyncSession,
+    request: AccessRequest,
+    step: int,
+    settings: SettingsOut,
+    now: datetime,
+    exclude: Iterable[uuid.UUID] = (),
+) -> list[User]:
+    """Who may decide the step (direct members of its approver roles), at most request_role_max_approvers."""
+    limit = settings.request_role_max_approvers or APPROVER_CAP
+    role_ids = {a.role_id for a in request.approvers if a.step_index == step}
+    excluded = {request.requester_id, request.target_user_id, *exclude}
+    return await role_service.mapped_members(session, role_ids, now, excluded, min(limit, APPROVER_CAP))
+
+
+# -- rendering and writing --------------------------------------------------------------------------------------
+
+
+async def _enqueue(
+    session: AsyncSession, request: AccessRequest, mails: Sequence[_Mail], settings: SettingsOut, now: datetime
+) -> None:
+    domain = _message_domain(settings)
+    written = set(await session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.request_id == request.id)))
+    for mail in mails:
+        for user in mail.users:
+            key = f"{request.id}:{mail.event}:{mail.step}:{user.id}"
+            if key in written:
+                continue  # the same event for the same person is mailed once
+            written.add(key)
+            session.add(_message(request, mail, user, settings, domain, key, now))
+    await session.flush()
+
+
+def _message(
+    request: AccessRequest, mail: _Mail, user: User, settings: SettingsOut, domain: str, key: str, now: datetime
+) -> OutboxMessage:
+    address, problem = deliverable_address(user.email)
+    status = OutboxStatus.PENDING
+    if problem:
+        status = OutboxStatus.SKIPPED
+    elif not settings.smtp_server_enabled:
+        status = OutboxStatus.SUPPRESSED
+        problem = "e-mail notifications were disabled"
+    message_id = uuid.uuid4()
+    subject = _subject(request)
+    context = _context(request, mail, user, settings, subject)
+    return OutboxMessage(
+        id=message_id,
+        dedupe_key=key,
+        event=mail.event,
+        request_id=request.id,
+        recipient_id=user.id,
+        recipient_name=header_text(user.shown_name),
+        recipient_address=address,
+        subject=subject,
+        text_body=_templates.get_template("message.txt").render(context),
+        html_body=_templates.get_template("message.html").render(context),
+        message_id=f"<{message_id}@{domain}>",
+        thread_id=f"<request-{request.id}@{domain}>",
+        status=status,
+        last_error=problem,
+        next_attempt_at=now,
+        created=now,
+        updated=now,
+    )
+
+
+def deliverable_address(email: str) -> tuple[str, str]:
+    """(address, "") ready for SMTP, with an IDN domain in its ASCII form; or ("", why it cannot be mailed)."""
+    if not email:
+        return "", "the user has no e-mail address"
+    local, _, domain = email.rpartition("@")
+    if not local or not domain or _CONTROL.search(email) or " " in email:
+        return "", "the user's e-mail address is not valid"
+    if not local.isascii():
+        return "", "the user's e-mail address has a non-ASCII local part, which grantflow does not send to"
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "", "the user's e-mail domain cannot be written in ASCII (IDNA)"
+    return f"{local}@{ascii_domain}", ""
+
+
+def _message_domain(settings: SettingsOut) -> str:
+    domain = settings.smtp_sender_address.rpartition("@")[2]
+    return domain if domain and domain.isascii() else LOCAL_HOSTNAME
+
+
+def _subject(request: AccessRequest) -> str:
+    """One subject for the whole request, so that every mail client keeps the thread together."""
+    what = (
+        f"Remove {request.requested_role_name} from {request.target_user_name}"
+        if request.action == RequestAction.REMOVE
+        else f"{request.requested_role_name} for {request.target_user_name}"
+    )
+    return header_text(f"[grantflow] {what} (request {str(request.id)[:8]})")
+
+
+def _context(request: AccessRequest, mail: _Mail, user: User, settings: SettingsOut, subject: str) -> dict[str, object]:
+    headline, action_line = _wording(request, mail)
+    base = settings.privx_backend_address.rstrip("/")
+    return {
+        "subject": subject,
+        "recipient_name": user.shown_name,
+        "headline": headline,
+        "action_line": action_line,
+        "facts": _facts(request),
+        "link": f"{base}/requests/{request.id}" if base else "",
+    }
+
+
+def _wording(request: AccessRequest, mail: _Mail) -> tuple[str, str]:
+    role, target, requester = request.requested_role_name, request.target_user_name, request.requester_name
+    removal = request.action == RequestAction.REMOVE
+    change = f"removal of {role} from {target}" if removal else f"{role} for {target}"
+    you = mail.audience == Audience.TARGET
+    match mail.event:
+        case OutboxEvent.FILED:
+            return f"Your request for {change} was filed", "You will hear from grantflow when it is decided."
+        case OutboxEvent.APPROVAL_NEEDED:
+            step = request.steps[mail.step]
+            return (
+                f"{requester} asks for {change}",
+                f"Your decision is needed on step {mail.step + 1} of {len(request.steps)} ({step['name']}).",
+            )
+        case OutboxEvent.STEP_CLOSED:
+            deciders = sorted(
+                {a.decider_name or "" for a in request.approvers if a.step_index == mail.step and a.decider_name}
+            )
+            return f"{', '.join(deciders)} decided step {mail.step + 1} of the request for {change}", (
+                "No action is needed from you."
+            )
+        case OutboxEvent.APPROVED:
+            if you and removal:
+                return f"{role} was removed from you", ""
+            return (f"You were granted {role}", _grant_line(request)) if you else (f"The {change} was approved", "")
+        case OutboxEvent.DENIED:
+            return f"The request for {change} was denied", ""
+        case OutboxEvent.CANCELLED:
+            return f"{requester} withdrew the request for {change}", "No action is needed from you."
+        case OutboxEvent.REVOKED:
+            return (f"{role} was revoked from you", "") if you else (f"{role} was revoked from {target}", "")
+    return change, ""
+
+
+def _grant_line(request: AccessRequest) -> str:
+    if request.grant_type == "TIME_RESTRICTED" and request.grant_start and request.grant_end:
+        return f"The role is yours from {_when(request.grant_start)} until {_when(request.grant_end)}."
+    if request.grant_type == "FLOATING":
+        return f"The role starts when you first use it and then lasts {request.floating_length} hours."
+    return "The role is yours until it is removed."
+
+
+def _grant_summary(request: AccessRequest) -> str:
+    if request.grant_type == "TIME_RESTRICTED" and request.grant_start and request.grant_end:
+        return f"from {_when(request.grant_start)} until {_when(request.grant_end)}"
+    if request.grant_type == "FLOATING":
+        return f"floating: {request.floating_length} hours from first use"
+    return "permanent"
+
+
+def _facts(request: AccessRequest) -> list[tuple[str, str]]:
+    facts = [
+        ("Role", request.requested_role_name),
+        ("For", request.target_user_name),
+        ("Requested by", request.requester_name),
+        ("Action", request.action),
+        ("Status", request.status),
+    ]
+    if request.action == RequestAction.GRANT:
+        facts.append(("Grant", _grant_summary(request)))
+    if request.request_justification:
+        facts.append(("Justification", request.request_justification))
+    comments = [f"{a.decider_name}: {a.comment}" for a in request.approvers if a.comment]
+    if comments:
+        facts.append(("Comments", "\n".join(comments)))
+    return facts
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
