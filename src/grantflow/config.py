@@ -68,6 +68,11 @@ class Config(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'grantflow.db').resolve()}"
 
     @property
+    def smtp_allowed_host_set(self) -> frozenset[str]:
+        """GRANTFLOW_SMTP_ALLOWED_HOSTS as lower-case names; empty means any host."""
+        return frozenset(h.strip().lower() for h in self.smtp_allowed_hosts.split(",") if h.strip())
+
+    @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
 

@@ -119,13 +119,13 @@ async def test_settings_scopes(world: World) -> None:
 async def test_testsmtp_over_the_api_uses_the_stored_password_and_the_callers_address(world: World) -> None:
     from aiosmtpd.controller import Controller
 
-    from tests.notification.test_probe import Mailbox, _check_password
+    from tests.notification.smtp_servers import Mailbox, check_password
     from tests.processes import free_port
 
     mailbox, port = Mailbox(), free_port()
     # AUTH over a plain connection only on loopback in this test; real servers want TLS first.
     controller = Controller(
-        mailbox, hostname="127.0.0.1", port=port, authenticator=_check_password, auth_require_tls=False
+        mailbox, hostname="127.0.0.1", port=port, authenticator=check_password, auth_require_tls=False
     )
     controller.start()
     try:

@@ -12,23 +12,21 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.kit.clock import FrozenClock
 from grantflow.notification.delivery import DeliveryWorker
-from grantflow.notification.models import OutboxMessage
 from grantflow.role import service as role_service
 from grantflow.runtime import Runtime
 from grantflow.user.models import User
 from tests.factories import WE, World, bearer, make_user, map_member, workflow_body
+from tests.notification.outbox_helpers import BACKEND, SETTINGS, outbox_rows, use_smtp
 from tests.notification.smtp_servers import PASSWORD, TOKENS_ISSUED, Mailbox, OAuthMailbox, check_password
 from tests.notification.smtp_servers import server_context as tls_server_context
 from tests.processes import free_port
 
-SETTINGS = f"{WE}/settings"
 OUTBOX = "/grantflow/api/v1/outbox"
-BACKEND = "https://grantflow.example.com"
 
 
 @pytest.fixture
@@ -38,29 +36,10 @@ def worker(runtime: Runtime, pki: dict[str, Path]) -> DeliveryWorker:
     return DeliveryWorker(replace(runtime, config=config))
 
 
-async def use_smtp(world: World, port: int, **settings: Any) -> None:
-    body = {
-        "smtp_server_enabled": True,
-        "smtp_server": "localhost",
-        "smtp_server_port": port,
-        "smtp_server_protocol": "PLAIN",
-        "smtp_sender_address": "grantflow@example.com",
-        "privx_backend_address": BACKEND,
-        **settings,
-    }
-    response = await world.client.put(SETTINGS, json=body, headers=await world.as_("admin"))
-    assert response.status_code == 200, response.text
-
-
 async def two_step_workflow(world: World, **overrides: Any) -> None:
     r = world.roles
     body = workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]]), ("ANY", [r["security"]]), **overrides)
     await world.create_workflow(body)
-
-
-async def outbox_rows(runtime: Runtime) -> list[OutboxMessage]:
-    async with runtime.sessionmaker() as session:
-        return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.created, OutboxMessage.id)))
 
 
 def sent_to(mailbox: Mailbox) -> list[str]:
@@ -401,3 +380,21 @@ async def test_metrics_count_deliveries_for_an_admin_or_the_metrics_token(
     runtime.config = runtime.config.model_copy(update={"metrics_token": SecretStr("scrape-secret")})
     assert (await client.get("/metrics", headers=bearer("scrape-secret"))).status_code == 200
     assert (await client.get("/metrics", headers=bearer("scrape-wrong"))).status_code == 401
+
+
+async def test_delivery_keeps_to_the_allowed_smtp_hosts(
+    world: World, worker: DeliveryWorker, start_server: Any
+) -> None:
+    mailbox = Mailbox()
+    await use_smtp(world, start_server(mailbox))
+    fenced = replace(
+        worker,
+        runtime=replace(
+            worker.runtime, config=worker.runtime.config.model_copy(update={"smtp_allowed_hosts": "relay.corp.example"})
+        ),
+    )
+    await two_step_workflow(world)
+    await world.request_role("alice", "linux-admins")
+    assert (await fenced.deliver_due()).failed == 3
+    assert mailbox.messages == []
+    assert all("GRANTFLOW_SMTP_ALLOWED_HOSTS" in m.last_error for m in await outbox_rows(worker.runtime))

@@ -80,7 +80,7 @@ async def test_smtp(runtime: Runtime, caller_id: uuid.UUID, body: SettingsIn) ->
     config = runtime.config
     policy = ProbePolicy(
         total_seconds=config.smtp_probe_seconds,
-        allowed_hosts=frozenset(h.strip().lower() for h in config.smtp_allowed_hosts.split(",") if h.strip()),
+        allowed_hosts=config.smtp_allowed_host_set,
         ca_file=config.smtp_ca_file,
     )
     status, details = await probe(target, policy)

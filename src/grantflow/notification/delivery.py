@@ -73,7 +73,9 @@ class DeliveryWorker:
         config = self.runtime.config
         # Stop starting new messages when half the lease is gone, so no other worker takes over one in flight.
         stop_at = time.monotonic() + config.outbox_lease_seconds / 2
-        async with SmtpBatch(server, self.tokens, config.smtp_ca_file, config.smtp_timeout_seconds) as smtp:
+        async with SmtpBatch(
+            server, self.tokens, config.smtp_ca_file, config.smtp_timeout_seconds, config.smtp_allowed_host_set
+        ) as smtp:
             for index, message in enumerate(batch):
                 if time.monotonic() > stop_at:
                     await self._release(batch[index:], report)

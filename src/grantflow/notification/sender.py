@@ -56,8 +56,15 @@ def build_message(message: OutboxMessage, sender: str, now: datetime) -> EmailMe
 class SmtpBatch:
     """One connection, opened on the first message and reused; reopened if the server drops it between messages."""
 
-    def __init__(self, server: SmtpServer, tokens: TokenCache, ca_file: Path | None, timeout_seconds: float) -> None:
-        self.server, self.tokens = server, tokens
+    def __init__(
+        self,
+        server: SmtpServer,
+        tokens: TokenCache,
+        ca_file: Path | None,
+        timeout_seconds: float,
+        allowed_hosts: frozenset[str] = frozenset(),
+    ) -> None:
+        self.server, self.tokens, self.allowed_hosts = server, tokens, allowed_hosts
         self._context = tls_context(server.insecure, ca_file)
         self._timeout = timeout_seconds
         self._client: aiosmtplib.SMTP | None = None
@@ -100,6 +107,10 @@ class SmtpBatch:
     async def _connected(self) -> aiosmtplib.SMTP:
         if self._client is not None and self._client.is_connected:
             return self._client
+        if self.allowed_hosts and self.server.host.lower() not in self.allowed_hosts:
+            raise DeliveryFailure(
+                f"{self.server.host} is not in GRANTFLOW_SMTP_ALLOWED_HOSTS", permanent=True, connection=True
+            )
         client = client_for(self.server, self._context, self._timeout)
         try:
             await client.connect()
