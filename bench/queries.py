@@ -40,7 +40,9 @@ async def main(url: str) -> None:
     now = datetime.now(UTC)
     week = SearchIn(start_time=now - timedelta(days=7), end_time=now)
 
-    def listing(principal: Principal, name: str | None, search: SearchIn | None = None) -> Callable[[], Awaitable[object]]:
+    def listing(
+        principal: Principal, name: str | None, search: SearchIn | None = None
+    ) -> Callable[[], Awaitable[object]]:
         async def run() -> object:
             async with sessions() as session:
                 flt = service.parse_filter(name)
