@@ -133,7 +133,7 @@ if __name__ == "__main__":
             data_dir=Path(data_dir),
             database_url=(sys.argv[1] if len(sys.argv) > 1 else "") or None,
             secret_key=Fernet.generate_key().decode(),
-            outbox_worker=False,
+            background_workers=False,
             outbox_batch_size=100,
         )
         runner.upgrade(bench_config.resolved_database_url)

@@ -77,8 +77,8 @@ def config(database_url: str, tmp_path: Path) -> Config:
         # The cheapest argon2id cost: tests hash many passwords, production uses the RFC 9106 default.
         password_time_cost=1,
         password_memory_cost_kib=8,
-        # Tests deliver mail explicitly (DeliveryWorker.deliver_due) with a clock they move.
-        outbox_worker=False,
+        # Tests run background work explicitly (deliver_due, run_due) with a clock they move.
+        background_workers=False,
     )
 
 

@@ -7,14 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from grantflow import __version__, api
+from grantflow import __version__, api, background
 from grantflow.auth.router import on_oauth_error
 from grantflow.auth.service import OAuthError
 from grantflow.config import Config
 from grantflow.errors import install_error_handlers
 from grantflow.kit.body_limit import BodyLimitMiddleware
 from grantflow.kit.clock import Clock, SystemClock
-from grantflow.notification import delivery
 from grantflow.runtime import open_runtime
 
 DESCRIPTION = """A self-hosted role-granting workflow engine, wire-compatible with the PrivX Workflow Engine API v1.
@@ -31,7 +30,7 @@ def create_app(config: Config, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(config, clock) as runtime:
             app.state.runtime = runtime
-            async with delivery.running_in_background(runtime, enabled=config.outbox_worker):
+            async with background.running_in_background(runtime, enabled=config.background_workers):
                 yield
 
     app = FastAPI(title="grantflow", version=__version__, description=DESCRIPTION, lifespan=lifespan)

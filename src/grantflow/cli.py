@@ -81,7 +81,7 @@ def serve(
 
 @app.command()
 def worker(config_file: ConfigFile = None) -> None:
-    """Migrate the database, then deliver notification mail without serving the API (until SIGTERM or Ctrl-C)."""
+    """Migrate the database, then deliver mail and run the scheduler without serving the API (until SIGTERM)."""
     config = _prepared(config_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(_run_worker(config))
@@ -90,8 +90,8 @@ def worker(config_file: ConfigFile = None) -> None:
 async def _run_worker(config: Config) -> None:
     import signal
 
+    from grantflow.background import run_workers
     from grantflow.kit.clock import SystemClock
-    from grantflow.notification.delivery import DeliveryWorker
     from grantflow.runtime import open_runtime
 
     stop = asyncio.Event()
@@ -99,9 +99,8 @@ async def _run_worker(config: Config) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with open_runtime(config, SystemClock()) as runtime:
-        delivery = DeliveryWorker(runtime)
-        logging.getLogger("grantflow.delivery").info("delivery worker %s started", delivery.worker_id)
-        await delivery.run(stop)
+        logging.getLogger("grantflow").info("worker started: mail delivery and scheduler")
+        await run_workers(runtime, stop)
 
 
 @tls_app.command("init")

@@ -40,11 +40,13 @@ class Config(BaseSettings):
     smtp_allowed_hosts: str = ""
     smtp_probe_seconds: float = Field(default=15.0, gt=0, le=120)
 
-    # Notification delivery (decisions.md §6): whether this process runs a delivery worker beside the API, how
-    # often an idle worker looks for due mail, how long a claim lasts before another worker may take the
-    # messages over, how many messages one SMTP connection carries, the first retry delay (doubling each time,
-    # at most an hour) and the time one SMTP command may take.
-    outbox_worker: bool = True
+    # Background work: whether `serve` runs the mail delivery worker and the scheduler beside the API (`grantflow
+    # worker` runs them alone), and how often the scheduler looks for due work.
+    background_workers: bool = True
+    scheduler_poll_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Notification delivery (decisions.md §6): how often an idle worker looks for due mail, how long a claim lasts
+    # before another worker may take the messages over, how many messages one SMTP connection carries, the first
+    # retry delay (doubling each time, at most an hour) and the time one SMTP command may take.
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     outbox_lease_seconds: int = Field(default=120, ge=2, le=3600)
     outbox_batch_size: int = Field(default=50, ge=1, le=1000)

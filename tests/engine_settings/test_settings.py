@@ -43,6 +43,7 @@ async def test_put_then_get_round_trips_without_the_password(world: World, runti
         "smtp_server_protocol": "STARTTLS",
         "smtp_provider": "GENERIC",
         "smtp_authentication_mode": "PASSWORD",
+        "request_expiry_hours": 168,  # extension, at its default
     }
     # The password is stored sealed: not in clear anywhere in the row.
     async with runtime.sessionmaker() as session:
@@ -77,6 +78,7 @@ async def test_empty_password_keeps_the_stored_one_and_partial_put_keeps_the_res
     ("change", "code", "prop"),
     [
         ({"smtp_server_port": 70000}, "VALUE_OUT_OF_BOUNDS", "smtp_server_port"),
+        ({"request_expiry_hours": 0}, "VALUE_OUT_OF_BOUNDS", "request_expiry_hours"),
         ({"smtp_server_port": "587"}, "VALUE_INCORRECT_TYPE", "smtp_server_port"),
         ({"smtp_server_protocol": "SSL3"}, "VALUE_INCORRECT_FORMAT", "smtp_server_protocol"),
         (

@@ -433,6 +433,23 @@ def _may_revoke(request: AccessRequest, principal: Principal) -> bool:
     )
 
 
+async def expire_waiting(session: AsyncSession, now: datetime, lifetime: timedelta, limit: int) -> int:
+    """WAITING requests filed `lifetime` ago or earlier become EXPIRED; row locks let replicas share the work."""
+    query = (
+        select(AccessRequest)
+        .where(AccessRequest.status == RequestStatus.WAITING, AccessRequest.created <= now - lifetime)
+        .order_by(AccessRequest.created)
+        .limit(limit)
+        .with_for_update(of=AccessRequest, skip_locked=True)
+    )
+    requests = list(await session.scalars(query.execution_options(populate_existing=True)))
+    for request in requests:
+        request.status = RequestStatus.EXPIRED
+        request.updated = now
+        await notify.request_expired(session, request, now)
+    return len(requests)
+
+
 # -- reading ----------------------------------------------------------------------------------------------------
 
 

@@ -81,6 +81,8 @@ class SettingsIn(InputModel):
     smtp_retry_attempts: Annotated[StrictInt, Field(ge=0, le=20)] | None = None
     privx_backend_address: Url | None = None
     request_role_max_approvers: Annotated[StrictInt, Field(ge=0, le=1000)] | None = None
+    # extension (decisions.md §4): a WAITING request older than this becomes EXPIRED.
+    request_expiry_hours: Annotated[StrictInt, Field(ge=1, le=8760)] | None = None
     smtp_provider: Annotated[SmtpProvider, Upper] | None = None
     smtp_authentication_mode: Annotated[SmtpAuthMode, Upper] | None = None
     smtp_provider_token_endpoint: Url | None = None
@@ -103,6 +105,7 @@ class SettingsOut(OutputModel):
     smtp_retry_attempts: int = 5
     privx_backend_address: str = ""
     request_role_max_approvers: int = 0
+    request_expiry_hours: int = 168
     smtp_provider: SmtpProvider = SmtpProvider.GENERIC
     smtp_authentication_mode: SmtpAuthMode = SmtpAuthMode.NONE
     smtp_provider_token_endpoint: str = ""

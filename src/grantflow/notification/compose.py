@@ -96,6 +96,15 @@ async def role_revoked(session: AsyncSession, request: AccessRequest, now: datet
     await _enqueue(session, request, mails, await get_settings(session), now)
 
 
+async def request_expired(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
+    """Nobody decided in time: requester, target and the approvers of the step that was waiting hear of it."""
+    settings = await get_settings(session)
+    mails = await _to_requester_and_target(session, request, OutboxEvent.EXPIRED)
+    approvers = await _approvers(session, request, request.current_step, settings, now)
+    mails.append(_Mail(OutboxEvent.EXPIRED, Audience.APPROVER, approvers))
+    await _enqueue(session, request, mails, settings, now)
+
+
 async def _after_transition(
     session: AsyncSession, request: AccessRequest, settings: SettingsOut, now: datetime
 ) -> list[_Mail]:
@@ -262,6 +271,10 @@ def _wording(request: AccessRequest, mail: _Mail) -> tuple[str, str]:
             return f"The request for {change} was denied", ""
         case OutboxEvent.CANCELLED:
             return f"{requester} withdrew the request for {change}", "No action is needed from you."
+        case OutboxEvent.EXPIRED:
+            return f"The request for {change} expired: nobody decided it in time", (
+                "No action is needed from you." if mail.audience == Audience.APPROVER else "File it again if needed."
+            )
         case OutboxEvent.REVOKED:
             return (f"{role} was revoked from you", "") if you else (f"{role} was revoked from {target}", "")
     return change, ""

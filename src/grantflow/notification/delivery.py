@@ -14,7 +14,6 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -156,19 +155,3 @@ class DeliveryWorker:
 
 def _scrub(text: str, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
-
-
-@contextlib.asynccontextmanager
-async def running_in_background(runtime: Runtime, *, enabled: bool) -> AsyncIterator[None]:
-    """Run a delivery worker beside the API for as long as the context lasts."""
-    if not enabled:
-        yield
-        return
-    stop = asyncio.Event()
-    task = asyncio.create_task(DeliveryWorker(runtime).run(stop), name="grantflow-delivery")
-    try:
-        yield
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, timeout=runtime.config.smtp_timeout_seconds)

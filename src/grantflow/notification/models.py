@@ -28,6 +28,7 @@ class OutboxEvent(StrEnum):
     DENIED = "DENIED"
     CANCELLED = "CANCELLED"
     REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"  # nobody decided in time
 
 
 class OutboxMessage(Base):
