@@ -46,6 +46,9 @@ class Scheduler:
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("scheduler paused: %s", exc.__class__.__name__)
                 changed = 0
+            except Exception:  # a bug must not end scheduling for the life of the process
+                log.exception("scheduler pass failed")
+                changed = 0
             if changed >= BATCH:
                 continue
             with contextlib.suppress(TimeoutError):

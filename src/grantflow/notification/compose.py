@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.errors import MessageError
+from email.headerregistry import Address
 from enum import StrEnum
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -211,7 +213,12 @@ def deliverable_address(email: str) -> tuple[str, str]:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
         return "", "the user's e-mail domain cannot be written in ASCII (IDNA)"
-    return f"{local}@{ascii_domain}", ""
+    address = f"{local}@{ascii_domain}"
+    try:
+        Address(addr_spec=address)
+    except (ValueError, MessageError):
+        return "", "the user's e-mail address is not valid"
+    return address, ""
 
 
 def _message_domain(settings: SettingsOut) -> str:

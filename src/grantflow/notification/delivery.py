@@ -15,6 +15,8 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
+from email.errors import MessageError
+from email.message import EmailMessage
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -80,9 +82,7 @@ class DeliveryWorker:
                     await self._release(batch[index:], report)
                     return
                 try:
-                    await smtp.send(
-                        build_message(message, server.sender, self.runtime.clock.now()), message.recipient_address
-                    )
+                    await smtp.send(self._mime(message, server.sender), message.recipient_address)
                 except DeliveryFailure as failure:
                     failure.reason = _scrub(failure.reason, server.password)
                     if failure.connection:  # nothing was sent on this connection: the rest share the outcome
@@ -92,6 +92,12 @@ class DeliveryWorker:
                     await self._record_failure(message, failure, retries, report)
                 else:
                     await self._record_sent(message, report)
+
+    def _mime(self, message: OutboxMessage, sender: str) -> EmailMessage:
+        try:
+            return build_message(message, sender, self.runtime.clock.now())
+        except (ValueError, MessageError) as exc:  # an address the email package refuses: retrying won't help
+            raise DeliveryFailure(f"the message cannot be built: {exc}", permanent=True) from exc
 
     async def _record_sent(self, message: OutboxMessage, report: BatchReport) -> None:
         now = self.runtime.clock.now()
@@ -146,6 +152,9 @@ class DeliveryWorker:
                 report = await self.deliver_due()
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("outbox delivery paused: %s", exc.__class__.__name__)
+                report = BatchReport()
+            except Exception:  # a bug must not end delivery for the life of the process
+                log.exception("outbox delivery pass failed")
                 report = BatchReport()
             if report.claimed == self.runtime.config.outbox_batch_size and not report.released:
                 continue  # a full batch: there is probably more

@@ -92,8 +92,6 @@ class SmtpBatch:
         except CONNECTION_ERRORS as exc:
             await self.close()
             raise DeliveryFailure(f"connection lost: {exc}", permanent=False) from exc
-        except ValueError as exc:  # an address the email package refuses
-            raise DeliveryFailure(f"the message cannot be built: {exc}", permanent=True) from exc
 
     async def close(self) -> None:
         client, self._client = self._client, None
