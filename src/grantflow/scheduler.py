@@ -29,13 +29,18 @@ class Scheduler:
 
     async def run_due(self) -> int:
         """One pass over every job; returns how many items changed."""
+        now = self.runtime.clock.now()
         async with transaction(self.runtime.sessionmaker, writes=True) as session:
             settings = await get_settings(session)
             lifetime = timedelta(hours=settings.request_expiry_hours)
-            expired = await request_service.expire_waiting(session, self.runtime.clock.now(), lifetime, BATCH)
-        if expired:
-            log.info("%d waiting requests expired", expired)
-        return expired
+            expired = await request_service.expire_waiting(session, now, lifetime, BATCH)
+            reminded = 0
+            if settings.reminder_hours:
+                after = timedelta(hours=settings.reminder_hours)
+                reminded = await request_service.remind_approvers(session, now, after, BATCH)
+        if expired or reminded:
+            log.info("%d waiting requests expired, %d reminders", expired, reminded)
+        return expired + reminded
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pass after pass until `stop` is set; straight on while a pass was full."""

@@ -43,7 +43,8 @@ async def test_put_then_get_round_trips_without_the_password(world: World, runti
         "smtp_server_protocol": "STARTTLS",
         "smtp_provider": "GENERIC",
         "smtp_authentication_mode": "PASSWORD",
-        "request_expiry_hours": 168,  # extension, at its default
+        "request_expiry_hours": 168,  # extensions, at their defaults
+        "reminder_hours": 24,
     }
     # The password is stored sealed: not in clear anywhere in the row.
     async with runtime.sessionmaker() as session:

@@ -58,6 +58,9 @@ class AccessRequest(Base):
     action: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(12), default=RequestStatus.WAITING)
     current_step: Mapped[int] = mapped_column(default=0)
+    # When the current step began waiting, and the last step whose approvers were reminded (-1: none yet).
+    step_started: Mapped[datetime | None] = mapped_column(default=None)
+    reminded_step: Mapped[int] = mapped_column(default=-1, server_default="-1")
 
     grant_type: Mapped[str | None] = mapped_column(String(20), default=None)
     grant_start: Mapped[datetime | None] = mapped_column(default=None)

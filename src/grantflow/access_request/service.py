@@ -329,6 +329,8 @@ async def _move(
         for entry in _step_entries(request, index):
             entry.decision = Decision.APPROVED
             entry.decision_time = now
+    if request.step_started is None or current_step != request.current_step:
+        request.step_started = now
     request.current_step = current_step
     request.status = status
     request.updated = now
@@ -447,6 +449,27 @@ async def expire_waiting(session: AsyncSession, now: datetime, lifetime: timedel
         request.status = RequestStatus.EXPIRED
         request.updated = now
         await notify.request_expired(session, request, now)
+    return len(requests)
+
+
+async def remind_approvers(session: AsyncSession, now: datetime, after: timedelta, limit: int) -> int:
+    """Remind the approvers of steps that have waited `after`, once per step."""
+    started = func.coalesce(AccessRequest.step_started, AccessRequest.created)
+    query = (
+        select(AccessRequest)
+        .where(
+            AccessRequest.status == RequestStatus.WAITING,
+            AccessRequest.reminded_step < AccessRequest.current_step,
+            started <= now - after,
+        )
+        .order_by(AccessRequest.created)
+        .limit(limit)
+        .with_for_update(of=AccessRequest, skip_locked=True)
+    )
+    requests = list(await session.scalars(query.execution_options(populate_existing=True)))
+    for request in requests:
+        request.reminded_step = request.current_step
+        await notify.approval_reminder(session, request, now)
     return len(requests)
 
 

@@ -83,6 +83,8 @@ class SettingsIn(InputModel):
     request_role_max_approvers: Annotated[StrictInt, Field(ge=0, le=1000)] | None = None
     # extension (decisions.md §4): a WAITING request older than this becomes EXPIRED.
     request_expiry_hours: Annotated[StrictInt, Field(ge=1, le=8760)] | None = None
+    # extension: approvers are reminded once a step has waited this long; 0 = no reminders.
+    reminder_hours: Annotated[StrictInt, Field(ge=0, le=8760)] | None = None
     smtp_provider: Annotated[SmtpProvider, Upper] | None = None
     smtp_authentication_mode: Annotated[SmtpAuthMode, Upper] | None = None
     smtp_provider_token_endpoint: Url | None = None
@@ -106,6 +108,7 @@ class SettingsOut(OutputModel):
     privx_backend_address: str = ""
     request_role_max_approvers: int = 0
     request_expiry_hours: int = 168
+    reminder_hours: int = 24
     smtp_provider: SmtpProvider = SmtpProvider.GENERIC
     smtp_authentication_mode: SmtpAuthMode = SmtpAuthMode.NONE
     smtp_provider_token_endpoint: str = ""

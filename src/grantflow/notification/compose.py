@@ -107,6 +107,15 @@ async def request_expired(session: AsyncSession, request: AccessRequest, now: da
     await _enqueue(session, request, mails, settings, now)
 
 
+async def approval_reminder(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
+    """The current step has waited long: remind its approvers who have not decided it."""
+    settings = await get_settings(session)
+    step = request.current_step
+    deciders = {a.decider_id for a in request.approvers if a.step_index == step and a.decider_id is not None}
+    approvers = await _approvers(session, request, step, settings, now, exclude=deciders)
+    await _enqueue(session, request, [_Mail(OutboxEvent.REMINDER, Audience.APPROVER, approvers, step)], settings, now)
+
+
 async def _after_transition(
     session: AsyncSession, request: AccessRequest, settings: SettingsOut, now: datetime
 ) -> list[_Mail]:
@@ -262,6 +271,12 @@ def _wording(request: AccessRequest, mail: _Mail) -> tuple[str, str]:
             return (
                 f"{requester} asks for {change}",
                 f"Your decision is needed on step {mail.step + 1} of {len(request.steps)} ({step['name']}).",
+            )
+        case OutboxEvent.REMINDER:
+            return (
+                f"Reminder: {requester} still waits for a decision on {change}",
+                f"Your decision is needed on step {mail.step + 1} of {len(request.steps)} "
+                f"({request.steps[mail.step]['name']}).",
             )
         case OutboxEvent.STEP_CLOSED:
             deciders = sorted(

@@ -29,6 +29,7 @@ class OutboxEvent(StrEnum):
     CANCELLED = "CANCELLED"
     REVOKED = "REVOKED"
     EXPIRED = "EXPIRED"  # nobody decided in time
+    REMINDER = "REMINDER"  # to the current step's approvers, once the step has waited reminder_hours
 
 
 class OutboxMessage(Base):
