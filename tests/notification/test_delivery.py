@@ -400,3 +400,35 @@ async def test_delivery_keeps_to_the_allowed_smtp_hosts(
     assert (await fenced.deliver_due()).failed == 3
     assert mailbox.messages == []
     assert all("GRANTFLOW_SMTP_ALLOWED_HOSTS" in m.last_error for m in await outbox_rows(worker.runtime))
+
+
+async def test_implicit_tls_with_auth_login_when_plain_is_not_offered(
+    world: World, worker: DeliveryWorker, start_server: Any, pki: dict[str, Path]
+) -> None:
+    mechanisms: list[str] = []
+
+    def recording(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+        mechanisms.append(mechanism)
+        return check_password(server, session, envelope, mechanism, auth_data)
+
+    mailbox = Mailbox()
+    port = start_server(
+        mailbox,
+        ssl_context=tls_server_context(pki["cert"], pki["key"]),
+        authenticator=recording,
+        auth_exclude_mechanism=["PLAIN"],
+        auth_require_tls=False,  # aiosmtpd counts only STARTTLS as TLS; this connection is implicit TLS throughout
+    )
+    await use_smtp(
+        world,
+        port,
+        smtp_server_protocol="TLS",
+        smtp_authentication_mode="PASSWORD",
+        smtp_server_username="mailer",
+        smtp_server_password=PASSWORD,
+    )
+    await two_step_workflow(world)
+    await world.request_role("alice", "linux-admins")
+    assert (await worker.deliver_due()).sent == 3
+    assert mechanisms == ["LOGIN"]  # once, for the batch's one connection
+    assert len(mailbox.messages) == 3
