@@ -6,9 +6,11 @@ from fastapi import APIRouter, FastAPI
 
 from grantflow import status
 from grantflow.access_request.router import router as requests_router
+from grantflow.audit.router import router as audit_router
 from grantflow.auth.router import router as auth_router
 from grantflow.engine_settings.router import router as settings_router
 from grantflow.errors import ERROR_RESPONSES
+from grantflow.grant.router import router as grants_router
 from grantflow.monitoring import router as metrics_router
 from grantflow.notification.router import router as outbox_router
 from grantflow.role.router import router as role_store_router
@@ -32,6 +34,8 @@ ROUTES: tuple[tuple[str, APIRouter], ...] = (
     (LOCAL_USER_STORE, status.router),
     (LOCAL_USER_STORE, user_store_router),
     (GRANTFLOW, outbox_router),
+    (GRANTFLOW, grants_router),
+    (GRANTFLOW, audit_router),
 )
 
 

@@ -1,9 +1,11 @@
 """Every table, imported in one place so that Base.metadata is complete for Alembic."""
 
 from grantflow.access_request.models import AccessRequest, RequestApprover
+from grantflow.audit.models import AuditEvent
 from grantflow.auth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken, SigningKey
 from grantflow.db import Base
 from grantflow.engine_settings.models import EngineSettings
+from grantflow.grant.models import Grant
 from grantflow.notification.models import OutboxMessage
 from grantflow.role.models import Membership, Role
 from grantflow.user.models import User
@@ -11,9 +13,11 @@ from grantflow.workflow.models import Workflow, WorkflowTargetRole
 
 __all__ = [
     "AccessRequest",
+    "AuditEvent",
     "AuthorizationFlow",
     "Base",
     "EngineSettings",
+    "Grant",
     "LoginFailure",
     "Membership",
     "OAuthClient",

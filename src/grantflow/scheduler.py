@@ -1,4 +1,6 @@
-"""Time-driven work: every pass looks at stored times and does what is due, so downtime is caught up on start.
+"""Time-driven work: expire and remind waiting requests, start, end and warn of grants (decisions.md §4, §5).
+
+Every pass looks at stored times and does what is due, so downtime is caught up on start.
 
 Each job claims its rows with row locks (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's write lock serialises),
 so any number of replicas can run the scheduler at once. The clock is the runtime's: tests move it.
@@ -17,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from grantflow.access_request import service as request_service
 from grantflow.db import transaction
 from grantflow.engine_settings.service import get_settings
+from grantflow.grant import service as grant_service
 from grantflow.runtime import Runtime
 
 BATCH = 100
@@ -38,9 +41,18 @@ class Scheduler:
             if settings.reminder_hours:
                 after = timedelta(hours=settings.reminder_hours)
                 reminded = await request_service.remind_approvers(session, now, after, BATCH)
-        if expired or reminded:
-            log.info("%d waiting requests expired, %d reminders", expired, reminded)
-        return expired + reminded
+            notice = timedelta(hours=settings.expiry_notice_hours) if settings.expiry_notice_hours else None
+            grants = await grant_service.run_due(session, now, notice, BATCH)
+        if expired or reminded or grants.total:
+            log.info(
+                "%d requests expired, %d reminders; grants: %d started, %d ended, %d notices",
+                expired,
+                reminded,
+                grants.started,
+                grants.ended,
+                grants.noticed,
+            )
+        return expired + reminded + grants.total
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pass after pass until `stop` is set; straight on while a pass was full."""

@@ -45,6 +45,7 @@ async def test_put_then_get_round_trips_without_the_password(world: World, runti
         "smtp_authentication_mode": "PASSWORD",
         "request_expiry_hours": 168,  # extensions, at their defaults
         "reminder_hours": 24,
+        "expiry_notice_hours": 24,
     }
     # The password is stored sealed: not in clear anywhere in the row.
     async with runtime.sessionmaker() as session:

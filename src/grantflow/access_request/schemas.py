@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, StrictInt
 
 from grantflow.access_request.models import Decision, RequestAction, RequestStatus
+from grantflow.grant.models import GrantState
 from grantflow.kit.schema import EmptyAsNone, InputModel, NullableStr, OutputModel, Text, Upper
 from grantflow.role.models import GrantType
 from grantflow.role.schemas import RoleHandle, RoleRef, UserHandle
@@ -99,6 +100,12 @@ class AccessRequestOut(OutputModel):
     target_role_revoked: bool
     target_role_revocation_time: datetime | None
     target_role_revoked_by: UserHandle | None
+    grant_state: GrantState | None = Field(
+        default=None, description="extension: where the grant of an approved GRANT request stands"
+    )
+    grant_started_at: datetime | None = Field(default=None, description="extension: when the grant took effect")
+    grant_ends_at: datetime | None = Field(default=None, description="extension: when the grant will end")
+    grant_ended_at: datetime | None = Field(default=None, description="extension: when it ended or was revoked")
     author: uuid.UUID
     created: datetime
     updated: datetime

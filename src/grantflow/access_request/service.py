@@ -28,9 +28,13 @@ from grantflow.access_request.schemas import (
     RequestStepOut,
     SearchIn,
 )
+from grantflow.audit import service as audit
+from grantflow.audit.service import SYSTEM, Actor, AuditAction
 from grantflow.auth.deps import Principal
 from grantflow.auth.scopes import Scope
 from grantflow.errors import ErrorCode, ErrorDetail, InvalidRequestData, NotFound, PermissionDenied
+from grantflow.grant import service as grant_service
+from grantflow.grant.models import Grant, GrantState
 from grantflow.kit.handles import Handles
 from grantflow.kit.pagination import Page, paginate
 from grantflow.notification import compose as notify
@@ -141,7 +145,8 @@ async def create_request(
     )
     session.add(request)
     start = policy.advance(_state(request).steps, 0)
-    await _move(session, request, start.status, start.current_step, start.auto_approved_steps, now)
+    by = Actor(requester.id, requester.shown_name)
+    await _move(session, request, start.status, start.current_step, start.auto_approved_steps, now, by)
     await session.flush()
     await notify.request_filed(session, request, now)
     return request
@@ -311,7 +316,8 @@ async def decide(
     entry.decision_time = now
     entry.comment = body.comment
     request.updated_by = actor.id
-    await _move(session, request, outcome.status, outcome.current_step, outcome.auto_approved_steps, now)
+    by = Actor(actor.id, actor.shown_name)
+    await _move(session, request, outcome.status, outcome.current_step, outcome.auto_approved_steps, now, by)
     await notify.request_decided(session, request, body.step, now)
     return request
 
@@ -323,6 +329,7 @@ async def _move(
     current_step: int,
     auto_steps: Sequence[int],
     now: datetime,
+    actor: Actor,
 ) -> None:
     """Record a transition; on final approval the membership changes in the same transaction."""
     for index in auto_steps:
@@ -335,23 +342,18 @@ async def _move(
     request.status = status
     request.updated = now
     if status == RequestStatus.APPROVED:
-        await _apply_approval(session, request)
+        await _apply_approval(session, request, now, actor)
 
 
-async def _apply_approval(session: AsyncSession, request: AccessRequest) -> None:
+async def _apply_approval(session: AsyncSession, request: AccessRequest, now: datetime, actor: Actor) -> None:
     if request.action == RequestAction.REMOVE:
+        reason = f"removed by the approved REMOVE request {request.id}"
+        await grant_service.revoke_user_role(
+            session, request.target_user_id, request.requested_role_id, now, actor, reason
+        )
         await role_service.remove_memberships(session, request.target_user_id, request.requested_role_id)
         return
-    await role_service.grant_membership(
-        session,
-        user_id=request.target_user_id,
-        role_id=request.requested_role_id,
-        request_id=request.id,
-        grant_type=request.grant_type or GrantType.PERMANENT,
-        grant_start=request.grant_start,
-        grant_end=request.grant_end,
-        floating_length=request.floating_length,
-    )
+    await grant_service.open_grant(session, request, now, actor)
 
 
 def _step_entries(request: AccessRequest, step: int) -> list[RequestApprover]:
@@ -413,7 +415,8 @@ async def revoke_role(session: AsyncSession, principal: Principal, request_id: u
             "only an original approver or an administrator can revoke, and only when the workflow allows "
             "bypassing the revoke workflow; otherwise file a REMOVE request"
         )
-    await role_service.revoke_granted(session, request.id)
+    actor = await user_service.get_user(session, principal.user_id, property="user")
+    await grant_service.revoke_request_grant(session, request.id, now, Actor(actor.id, actor.shown_name))
     request.target_role_revoked = True
     request.target_role_revocation_time = now
     request.target_role_revoked_by = principal.user_id
@@ -448,6 +451,16 @@ async def expire_waiting(session: AsyncSession, now: datetime, lifetime: timedel
     for request in requests:
         request.status = RequestStatus.EXPIRED
         request.updated = now
+        audit.record(
+            session,
+            AuditAction.REQUEST_EXPIRED,
+            now,
+            SYSTEM,
+            user_id=request.target_user_id,
+            role_id=request.requested_role_id,
+            request_id=request.id,
+            reason=f"nobody decided within {lifetime}",
+        )
         await notify.request_expired(session, request, now)
     return len(requests)
 
@@ -629,10 +642,11 @@ async def render(
         handles.want_users([r.requester_id, r.target_user_id, r.target_role_revoked_by])
         handles.want_users(a.decider_id for a in r.approvers)
     await handles.load(session)
-    return [_render_one(r, principal, handles) for r in requests]
+    grants = await grant_service.grants_of_requests(session, [r.id for r in requests])
+    return [_render_one(r, principal, handles, grants.get(r.id)) for r in requests]
 
 
-def _render_one(r: AccessRequest, principal: Principal, handles: Handles) -> AccessRequestOut:
+def _render_one(r: AccessRequest, principal: Principal, handles: Handles, grant: Grant | None) -> AccessRequestOut:
     snap = r.workflow_snapshot
     steps = [
         RequestStepOut(
@@ -685,6 +699,10 @@ def _render_one(r: AccessRequest, principal: Principal, handles: Handles) -> Acc
         target_role_revoked=r.target_role_revoked,
         target_role_revocation_time=r.target_role_revocation_time,
         target_role_revoked_by=handles.user(r.target_role_revoked_by) if r.target_role_revoked_by else None,
+        grant_state=GrantState(grant.state) if grant else None,
+        grant_started_at=grant.started_at if grant else None,
+        grant_ends_at=grant.ends_at if grant else None,
+        grant_ended_at=grant.ended_at if grant else None,
         author=r.author,
         created=r.created,
         updated=r.updated,

@@ -51,6 +51,7 @@ def _requires(*scopes: Scope) -> Any:
 
 AnyUser = Annotated[Principal, _requires()]
 Admin = Annotated[Principal, _requires(Scope.ADMIN)]
+GrantsView = Annotated[Principal, _requires(Scope.ADMIN, Scope.REQUESTS_VIEW)]
 WorkflowsView = Annotated[Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_MANAGE, Scope.WORKFLOWS_VIEW)]
 WorkflowsManage = Annotated[Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_MANAGE)]
 RequestsRead = Annotated[Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_REQUESTS, Scope.REQUESTS_VIEW)]

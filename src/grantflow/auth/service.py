@@ -26,6 +26,7 @@ from grantflow.auth.models import AuthorizationFlow, LoginFailure, OAuthClient, 
 from grantflow.auth.schemas import TokenResponse
 from grantflow.auth.scopes import scopes_for
 from grantflow.db import transaction
+from grantflow.grant import service as grant_service
 from grantflow.role import service as role_service
 from grantflow.runtime import Runtime
 from grantflow.user import service as user_service
@@ -86,6 +87,7 @@ async def _issue(
     """An access token whose scopes come from the roles the user holds right now, and a refresh token."""
     now = runtime.clock.now()
     await runtime.keyring.refresh_if_stale(runtime.sessionmaker)
+    await grant_service.activate_armed_for_user(session, user.id, now)  # a floating grant starts at first use
     roles = await role_service.effective_roles(session, user.id, now)
     permissions = sorted({p for r in roles for p in r.permissions})
     scopes = scopes_for([r.name for r in roles], permissions)

@@ -85,6 +85,8 @@ class SettingsIn(InputModel):
     request_expiry_hours: Annotated[StrictInt, Field(ge=1, le=8760)] | None = None
     # extension: approvers are reminded once a step has waited this long; 0 = no reminders.
     reminder_hours: Annotated[StrictInt, Field(ge=0, le=8760)] | None = None
+    # extension: the target user is told this long before a grant ends; 0 = not at all.
+    expiry_notice_hours: Annotated[StrictInt, Field(ge=0, le=8760)] | None = None
     smtp_provider: Annotated[SmtpProvider, Upper] | None = None
     smtp_authentication_mode: Annotated[SmtpAuthMode, Upper] | None = None
     smtp_provider_token_endpoint: Url | None = None
@@ -109,6 +111,7 @@ class SettingsOut(OutputModel):
     request_role_max_approvers: int = 0
     request_expiry_hours: int = 168
     reminder_hours: int = 24
+    expiry_notice_hours: int = 24
     smtp_provider: SmtpProvider = SmtpProvider.GENERIC
     smtp_authentication_mode: SmtpAuthMode = SmtpAuthMode.NONE
     smtp_provider_token_endpoint: str = ""

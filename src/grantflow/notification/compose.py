@@ -55,6 +55,7 @@ class _Mail:
     audience: Audience
     users: Sequence[User]
     step: int = NO_STEP
+    ends_at: datetime | None = None
 
 
 def header_text(value: str, limit: int = 200) -> str:
@@ -105,6 +106,23 @@ async def request_expired(session: AsyncSession, request: AccessRequest, now: da
     approvers = await _approvers(session, request, request.current_step, settings, now)
     mails.append(_Mail(OutboxEvent.EXPIRED, Audience.APPROVER, approvers))
     await _enqueue(session, request, mails, settings, now)
+
+
+async def grant_ended(session: AsyncSession, request: AccessRequest | None, now: datetime) -> None:
+    """The granted time ran out: the target user and the requester hear of it."""
+    if request is None:
+        return
+    mails = await _to_requester_and_target(session, request, OutboxEvent.GRANT_ENDED)
+    await _enqueue(session, request, mails, await get_settings(session), now)
+
+
+async def grant_ending(session: AsyncSession, request: AccessRequest | None, ends_at: datetime, now: datetime) -> None:
+    """The target user's grant ends soon."""
+    if request is None:
+        return
+    target = await _users(session, [request.target_user_id])
+    mail = _Mail(OutboxEvent.GRANT_ENDING, Audience.TARGET, target, ends_at=ends_at)
+    await _enqueue(session, request, [mail], await get_settings(session), now)
 
 
 async def approval_reminder(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
@@ -297,6 +315,11 @@ def _wording(request: AccessRequest, mail: _Mail) -> tuple[str, str]:
             return f"The request for {change} expired: nobody decided it in time", (
                 "No action is needed from you." if mail.audience == Audience.APPROVER else "File it again if needed."
             )
+        case OutboxEvent.GRANT_ENDING:
+            when = _when(mail.ends_at) if mail.ends_at else "soon"
+            return f"Your {role} membership ends at {when}", "File a new request in time if you still need it."
+        case OutboxEvent.GRANT_ENDED:
+            return (f"Your {role} membership has ended", "") if you else (f"{role} has ended for {target}", "")
         case OutboxEvent.REVOKED:
             return (f"{role} was revoked from you", "") if you else (f"{role} was revoked from {target}", "")
     return change, ""

@@ -29,6 +29,8 @@ class OutboxEvent(StrEnum):
     CANCELLED = "CANCELLED"
     REVOKED = "REVOKED"
     EXPIRED = "EXPIRED"  # nobody decided in time
+    GRANT_ENDING = "GRANT_ENDING"  # to the target user, expiry_notice_hours before the grant ends
+    GRANT_ENDED = "GRANT_ENDED"  # the granted time ran out
     REMINDER = "REMINDER"  # to the current step's approvers, once the step has waited reminder_hours
 
 
