@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -207,3 +207,36 @@ def tls_server(prepared: Config, clock: FrozenClock, tmp_path: Path) -> Iterator
     app = create_app(prepared, clock)
     with _serve_in_thread(app, ssl_certfile=str(files.server_cert), ssl_keyfile=str(files.server_key)) as port:
         yield "localhost", port, files.ca_cert.read_text()
+
+
+@pytest.fixture
+def start_worker(prepared: Config) -> Iterator[Any]:
+    """Start `grantflow worker` processes (mail delivery and scheduler) on the test database, with short leases
+    and polls; they are stopped at the end of the test."""
+    import subprocess
+    import sys
+
+    from tests.processes import fresh_env
+
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        env = fresh_env(
+            prepared.data_dir,
+            GRANTFLOW_DATABASE_URL=prepared.resolved_database_url,
+            GRANTFLOW_SECRET_KEY=SECRET_KEY,
+            GRANTFLOW_OUTBOX_LEASE_SECONDS="2",
+            GRANTFLOW_OUTBOX_BATCH_SIZE="10",
+            GRANTFLOW_OUTBOX_POLL_SECONDS="0.2",
+            GRANTFLOW_SCHEDULER_POLL_SECONDS="0.2",
+        )
+        command = [sys.executable, "-m", "grantflow", "worker"]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        workers.append(process)
+        return process
+
+    yield start
+    for process in workers:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)

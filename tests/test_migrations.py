@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,48 @@ def test_upgrade_from_the_first_schema_keeps_existing_users(empty_database: str)
     assert rows[0][0] == "old"
     assert rows[0][1] in ({}, "{}")
     assert asyncio.run(_run(empty_database, "SELECT version_num FROM alembic_version")) == [(runner.head(),)]
+
+
+def test_upgrade_gives_memberships_granted_before_grants_existed_their_grants(empty_database: str) -> None:
+    runner.upgrade(empty_database, "0005")
+    pg = "postgresql" in empty_database
+
+    def uid(value: uuid.UUID) -> object:
+        return value if pg else value.hex
+
+    user, role, floating, windowed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    statements = [
+        (
+            "INSERT INTO users (id, username, display_name, email, source_type, profile, created, updated) "
+            "VALUES (:id, 'old', 'Old', 'old@example.com', 'LOCAL', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            {"id": uid(user)},
+        ),
+        (
+            "INSERT INTO roles (id, name, comment, permissions, system, created, updated) "
+            "VALUES (:id, 'ops', '', '[]', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            {"id": uid(role)},
+        ),
+    ]
+    for request_id, grant_type, start in ((floating, "FLOATING", None), (windowed, "TIME_RESTRICTED", "2999-01-01")):
+        statements.append(
+            (
+                "INSERT INTO memberships (id, user_id, role_id, source, request_id, grant_type, grant_start, "
+                "created) VALUES (:id, :user, :role, 'GRANTED', :request, :type, :start, CURRENT_TIMESTAMP)",
+                {
+                    "id": uid(uuid.uuid4()),
+                    "user": uid(user),
+                    "role": uid(role),
+                    "request": uid(request_id),
+                    "type": grant_type,
+                    "start": start and (datetime.fromisoformat(start).replace(tzinfo=UTC) if pg else start),
+                },
+            )
+        )
+    for statement, params in statements:
+        asyncio.run(_run(empty_database, statement, params))
+    runner.upgrade(empty_database)
+
+    grants = asyncio.run(_run(empty_database, "SELECT grant_type, state FROM grants ORDER BY grant_type"))
+    assert grants == [("FLOATING", "ARMED"), ("TIME_RESTRICTED", "SCHEDULED")]
+    memberships = asyncio.run(_run(empty_database, "SELECT grant_type FROM memberships"))
+    assert memberships == [("TIME_RESTRICTED",)]  # the never-started floating row is gone; its grant waits

@@ -7,28 +7,21 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiosmtpd.smtp import Envelope, Session
 
-from grantflow.config import Config
 from grantflow.kit.clock import SystemClock
 from grantflow.notification.models import OutboxMessage
 from grantflow.runtime import Runtime
-from tests.conftest import SECRET_KEY
 from tests.factories import World
 from tests.notification.outbox_helpers import outbox_rows, use_smtp
 from tests.notification.smtp_servers import Mailbox
-from tests.processes import fresh_env
-
-WORKER = [sys.executable, "-m", "grantflow", "worker"]
 
 
 class KillingMailbox(Mailbox):
@@ -46,30 +39,6 @@ class KillingMailbox(Mailbox):
             self.victim = None
             return "451 4.3.0 never seen by the dead worker"
         return await super().handle_DATA(server, session, envelope)
-
-
-@pytest.fixture
-def start_worker(prepared: Config) -> Iterator[Any]:
-    workers: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        env = fresh_env(
-            prepared.data_dir,
-            GRANTFLOW_DATABASE_URL=prepared.resolved_database_url,
-            GRANTFLOW_SECRET_KEY=SECRET_KEY,
-            GRANTFLOW_OUTBOX_LEASE_SECONDS="2",
-            GRANTFLOW_OUTBOX_BATCH_SIZE="10",
-            GRANTFLOW_OUTBOX_POLL_SECONDS="0.2",
-        )
-        process = subprocess.Popen(WORKER, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        workers.append(process)
-        return process
-
-    yield start
-    for process in workers:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 async def fill_outbox(runtime: Runtime, count: int) -> set[str]:
