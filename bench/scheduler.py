@@ -2,9 +2,9 @@
 
     python bench/scheduler.py [DATABASE_URL] [GRANTS] [WORKERS] [POLL_SECONDS]
 
-Creates GRANTS approved time-restricted grants whose windows open over the next 10 s and close 5 s later, starts
-WORKERS `grantflow worker` processes with GRANTFLOW_SCHEDULER_POLL_SECONDS, waits until every grant has ended and
-prints the lag (recorded time minus due time) of the starts and of the ends: median, 99th percentile and worst.
+Creates GRANTS approved time-restricted grants whose windows open between 6 s and 16 s from now (after the workers
+have started) and close 5 s later, starts WORKERS `grantflow worker` processes with GRANTFLOW_SCHEDULER_POLL_SECONDS,
+waits until every grant has ended and prints the lag (recorded time minus due time) of the starts and of the ends: median, 99th percentile and worst.
 A membership counts from its start to its end whatever this lag (its row carries the window); the lag is how late
 the audit events, the removal of the row and the mails come.
 """
@@ -44,7 +44,7 @@ async def _seed(config: Config, count: int) -> None:
         assert user is not None
         now = SystemClock().now()
         for index in range(count):
-            start = now + timedelta(seconds=3) + timedelta(seconds=10) * index / count
+            start = now + timedelta(seconds=6) + timedelta(seconds=10) * index / count
             request = AccessRequest(
                 id=uuid.uuid4(),
                 workflow_id=uuid.uuid4(),

@@ -23,6 +23,7 @@ from grantflow.grant import service as grant_service
 from grantflow.runtime import Runtime
 
 BATCH = 100
+MIN_SLEEP_SECONDS = 0.05
 log = logging.getLogger("grantflow.scheduler")
 
 
@@ -54,19 +55,28 @@ class Scheduler:
             )
         return expired + reminded + grants.total
 
+    async def seconds_to_next(self) -> float:
+        """Until the next grant start or end falls due, at most the poll interval (new work may appear any time)."""
+        poll = self.runtime.config.scheduler_poll_seconds
+        async with transaction(self.runtime.sessionmaker, writes=False) as session:
+            due = await grant_service.next_due(session)
+        if due is None:
+            return poll
+        return min(max((due - self.runtime.clock.now()).total_seconds(), MIN_SLEEP_SECONDS), poll)
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Pass after pass until `stop` is set; straight on while a pass was full."""
+        """Pass after pass until `stop` is set: straight on while a pass was full, else until the next due time."""
         poll = self.runtime.config.scheduler_poll_seconds
         while not stop.is_set():
             try:
                 changed = await self.run_due()
+                pause = 0.0 if changed >= BATCH else await self.seconds_to_next()
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("scheduler paused: %s", exc.__class__.__name__)
-                changed = 0
+                pause = poll
             except Exception:  # a bug must not end scheduling for the life of the process
                 log.exception("scheduler pass failed")
-                changed = 0
-            if changed >= BATCH:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll)
+                pause = poll
+            if pause:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)

@@ -252,3 +252,20 @@ async def test_grant_and_audit_listings_filter_and_check_scopes(
     assert (await client.get(AUDIT, headers=auditor)).status_code == 403
     counts = Counter(e["action"] for e in (await client.get(AUDIT, headers=admin)).json()["items"])
     assert counts == Counter({"GRANT_STARTED": 1, "GRANT_ARMED": 1})
+
+
+async def test_the_scheduler_sleeps_until_the_next_start_or_end_at_most_a_poll(
+    world: World, runtime: Runtime, clock: FrozenClock
+) -> None:
+    scheduler = Scheduler(runtime)
+    poll = runtime.config.scheduler_poll_seconds
+    assert await scheduler.seconds_to_next() == poll  # nothing scheduled
+    await one_step(world)
+    await approved(world, **window(world, 1, 2))
+    assert await scheduler.seconds_to_next() == poll  # an hour away: look again after a poll anyway
+    clock.advance(timedelta(hours=1) - timedelta(seconds=3))
+    assert await scheduler.seconds_to_next() == 3.0
+    clock.advance(timedelta(seconds=3))
+    await scheduler.run_due()
+    clock.advance(timedelta(hours=1) - timedelta(seconds=0.5))
+    assert await scheduler.seconds_to_next() == 0.5  # now the end is next

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.access_request.models import AccessRequest
@@ -195,6 +195,14 @@ async def _send_notices(session: AsyncSession, now: datetime, notice: timedelta,
         if grant.starts_at is not None and grant.ends_at is not None and grant.ends_at - grant.starts_at > notice:
             await notify.grant_ending(session, await _request(session, grant), grant.ends_at, now)
     return len(grants)
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """The earliest stored start or end still to be recorded, so the scheduler can wake up just then."""
+    next_start = await session.scalar(select(func.min(Grant.starts_at)).where(Grant.state == GrantState.SCHEDULED))
+    next_end = await session.scalar(select(func.min(Grant.ends_at)).where(Grant.state == GrantState.ACTIVE))
+    due = [t for t in (next_start, next_end) if t is not None]
+    return min(due) if due else None
 
 
 # -- reading ----------------------------------------------------------------------------------------------------
