@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test test-sqlite test-pg lint fmt check clean
+.PHONY: install run test test-sqlite test-pg lint fmt check clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests
 
 check: lint test
+
+bench: $(STAMP)  ## the benchmark suite (minutes; needs PostgreSQL and installs wrk from Debian if missing)
+	command -v wrk >/dev/null || (apt-get install -y wrk || sudo apt-get install -y wrk)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/run.py
+	$(BIN)/python bench/plot.py "$$(ls -t bench/results/*.json | head -1)" docs/perf
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

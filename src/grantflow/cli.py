@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -57,6 +58,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port [default: 8080]")] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="processes serving the port (each also runs background work)")
+    ] = 1,
     config_file: ConfigFile = None,
 ) -> None:
     """Migrate the database, then serve the API (HTTPS with --tls-cert and --tls-key)."""
@@ -69,14 +73,32 @@ def serve(
     config = _prepared(config_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     redact.install()
-    uvicorn.run(
-        create_app(config),
-        host=host or config.host,
-        port=port or config.port,
-        proxy_headers=False,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-    )
+    options: dict[str, Any] = {
+        "host": host or config.host,
+        "port": port or config.port,
+        "proxy_headers": False,
+        "ssl_certfile": str(tls_cert) if tls_cert else None,
+        "ssl_keyfile": str(tls_key) if tls_key else None,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(config), **options)
+        return
+    # Worker processes build the app themselves, from the same environment (and configuration file).
+    if config_file is not None:
+        os.environ[CONFIG_FILE_VARIABLE] = str(config_file.resolve())
+    uvicorn.run("grantflow.cli:app_from_environment", factory=True, workers=workers, **options)
+
+
+CONFIG_FILE_VARIABLE = "GRANTFLOW_CONFIG_FILE"
+
+
+def app_from_environment() -> Any:
+    """The app of one `serve --workers N` process: configuration from the environment the parent left."""
+    from grantflow.app import create_app
+
+    config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+    redact.install()
+    return create_app(load_config(Path(config_file) if config_file else None))
 
 
 @app.command()

@@ -58,7 +58,8 @@ async def open_runtime(config: Config, clock: Clock) -> AsyncIterator[Runtime]:
         await engine.dispose()
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are coroutines: FastAPI runs a plain `def` dependency in a worker thread, a thread hop per request.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

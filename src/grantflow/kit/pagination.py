@@ -1,6 +1,6 @@
 """offset/limit/sortkey/sortdir: parsed and bounded the same way by every list and search endpoint."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -27,10 +27,10 @@ class Page:
 
 def page_params(
     sortkeys: Mapping[str, Any], default_key: str, default_desc: bool, max_limit: int = MAX_LIMIT
-) -> Callable[..., Page]:
+) -> Callable[..., Awaitable[Page]]:
     """A dependency that reads the paging query; a limit above the maximum is clamped (decisions.md §4)."""
 
-    def dependency(
+    async def dependency(  # async: FastAPI would run a plain function in a worker thread
         offset: Annotated[int, Query(description="where to start")] = 0,
         limit: Annotated[int, Query(description=f"how many items, at most {max_limit}")] = DEFAULT_LIMIT,
         sortkey: Annotated[str | None, Query(description=f"one of: {', '.join(sortkeys)}")] = None,
@@ -68,9 +68,15 @@ async def paginate(
     sortkeys: Mapping[str, InstrumentedAttribute[Any]],
     tiebreak: InstrumentedAttribute[Any],
 ) -> tuple[int, list[M]]:
-    """Total count of the query and the requested page of it, in a stable order."""
+    """Total count of the query and the requested page of it, in a stable order.
+
+    The page is chosen on the sort key and id alone, then only its rows are read whole: sorting thousands of
+    matches costs little when their wide columns (JSON, search text) are not dragged through the sort.
+    """
     count = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     column = sortkeys[page.sortkey]
     order = [column.desc(), tiebreak.desc()] if page.descending else [column.asc(), tiebreak.asc()]
-    rows = await session.scalars(query.order_by(*order).offset(page.offset).limit(page.limit))
+    chosen = query.with_only_columns(tiebreak).order_by(*order).offset(page.offset).limit(page.limit)
+    entity = query.column_descriptions[0]["entity"]
+    rows = await session.scalars(select(entity).where(tiebreak.in_(chosen)).order_by(*order))
     return int(count or 0), list(rows)

@@ -1,0 +1,428 @@
+"""The benchmark suite: grantflow as the README starts it, driven by wrk, against baselines from the same run.
+
+    make bench                                   # both backends, 10 thousand and 1 million requests
+    python bench/run.py --backends sqlite --scales 10000 --seconds 5
+
+For each backend and scale: a fresh database, seeded (bench/seed.py), `grantflow serve` on a free port, and a bare
+FastAPI handler on the same server (bench/bare.py). Every scenario runs twice: at saturation (32 connections) for
+throughput and CPU time per request, then paced at about half that rate for latency. Results go to
+bench/results/<time>.json and a Markdown table on stdout; bench/plot.py draws the PNGs in docs/perf/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+
+sys.path.insert(0, str(Path(__file__).parent))
+import seed as seeding
+
+from grantflow.config import Config
+from grantflow.prepare import admin_session, prepare
+from grantflow.user import service as user_service
+
+HERE = Path(__file__).parent
+PG = os.environ.get("GRANTFLOW_BENCH_PG", "postgresql://root@127.0.0.1:5432")
+ADMIN_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway database
+CLIENT_SECRET = "bench-client-secret"  # noqa: S105
+READER, DECIDER = "user1", "user7"  # user7 holds role8, on which the decision pool waits
+POOL = 6000
+SATURATION_CONNECTIONS, PACED_CONNECTIONS = 32, 8
+WE = "/workflow-engine/api/v1"
+
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+@dataclass
+class Result:
+    backend: str
+    scale: int
+    scenario: str
+    workers: int
+    saturation: Run
+    half: Run
+    cpu_ms_per_request: float
+    notes: str = ""
+
+
+@dataclass
+class Context:
+    base: str
+    tokens: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, Any] = field(default_factory=dict)
+
+
+# -- processes ------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    try:
+        wait_ready(ready_url)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the process and its children (uvicorn --workers), from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+# -- wrk ------------------------------------------------------------------------------------------------------
+
+
+def lua(scenario: str, ctx: Context) -> str:
+    """The wrk script of a scenario: its request, then the shared pacing and summary."""
+    token = ctx.tokens.get(READER, "")
+    common = (HERE / "wrk" / "common.lua").read_text()
+    bearer = f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+    json_body = 'wrk.headers["Content-Type"] = "application/json"\n'
+    if scenario == "bare":
+        head = 'wrk.path = "/bare"\n'
+    elif scenario == "jwks":  # no token, no database: the app's routing and middleware
+        head = 'wrk.path = "/auth/api/v1/jwks"\n'
+    elif scenario == "status":  # no token, one database round trip (SELECT 1 in a read transaction)
+        head = f'wrk.path = "{WE}/status"\n'
+    elif scenario == "token_password":
+        basic = base64.b64encode(f"privx-external:{CLIENT_SECRET}".encode()).decode()
+        head = (
+            'wrk.method = "POST"\nwrk.path = "/auth/api/v1/oauth/token"\n'
+            f'wrk.body = "grant_type=password&username={READER}&password={READER}-password"\n'
+            'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+            f'wrk.headers["Authorization"] = "Basic {basic}"\n'
+        )
+    elif scenario == "token_client_credentials":
+        client_id, secret = ctx.ids["api_client"]
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        head = (
+            'wrk.method = "POST"\nwrk.path = "/auth/api/v1/oauth/token"\nwrk.body = "grant_type=client_credentials"\n'
+            'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+            f'wrk.headers["Authorization"] = "Basic {basic}"\n'
+        )
+    elif scenario == "get_request":
+        head = f'wrk.path = "{WE}/requests/{ctx.ids["own_request"]}"\n' + bearer
+    elif scenario == "active_approvals":
+        head = f'wrk.path = "{WE}/requests?filter=active_approvals&limit=50"\n' + bearer.replace(
+            token, ctx.tokens[DECIDER]
+        )
+    elif scenario == "search":
+        head = (
+            f'wrk.method = "POST"\nwrk.path = "{WE}/requests/search?limit=50"\n'
+            'wrk.body = \'{"keywords": "ticket"}\'\n' + json_body + bearer.replace(token, ctx.tokens[DECIDER])
+        )
+    elif scenario == "settings":
+        head = f'wrk.path = "{WE}/settings"\n' + bearer.replace(token, ctx.tokens["admin"])
+    elif scenario == "create_request":
+        body = json.dumps({"requested_role": {"id": ctx.ids["bench_role"]}, "grant_type": "PERMANENT"})
+        head = f'wrk.method = "POST"\nwrk.path = "{WE}/requests"\nwrk.body = \'{body}\'\n' + json_body + bearer
+    elif scenario == "decision":
+        ids = ctx.ids["pool"]
+        head = (
+            "local ids = {" + ",".join(f'"{i}"' for i in ids) + "}\n"
+            'local offset = tonumber(os.getenv("ID_OFFSET") or "0")\n'
+            "local counter, created = 0, 0\n"
+            "function setup(thread) created = created + 1; thread:set('tid', created) end\n"
+            "function request()\n"
+            "  counter = counter + 1\n"
+            "  local i = (offset + (counter - 1) * 2 + (tid or 1) - 1) % #ids + 1\n"
+            f'  return wrk.format("POST", "{WE}/requests/" .. ids[i] .. "/decision", '
+            f'{{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {ctx.tokens[DECIDER]}"}}, '
+            '\'{"step": 0, "decision": "APPROVED"}\')\n'
+            "end\n"
+        )
+    else:
+        raise ValueError(scenario)
+    return head + common
+
+
+def wrk(url: str, script: str, connections: int, seconds: float, pace_ms: float = 0, offset: int = 0) -> Run:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    env = {**os.environ, "PACE_MS": str(int(pace_ms)), "ID_OFFSET": str(offset)}
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "--latency", "-s", handle.name, url]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60)  # noqa: S603
+    os.unlink(handle.name)
+    match = re.search(r"RESULT (\{.*\})", done.stderr)
+    if not match:
+        raise RuntimeError(f"wrk failed: {done.stdout}\n{done.stderr}")
+    raw = json.loads(match.group(1))
+    return Run(
+        rps=raw["requests"] / raw["seconds"],
+        p50_ms=raw["p50_ms"],
+        p99_ms=raw["p99_ms"],
+        errors=raw["errors"],
+        requests=raw["requests"],
+    )
+
+
+def measure(name: str, url: str, script: str, pid: int | None, seconds: float) -> tuple[Run, Run, float]:
+    """Saturation (throughput, CPU per request), then paced at half that rate (latency)."""
+    before = tree_cpu_seconds(pid) if pid else 0.0
+    saturation = wrk(url, script, SATURATION_CONNECTIONS, seconds)
+    cpu = (tree_cpu_seconds(pid) - before) if pid else 0.0
+    pace = 1000 * PACED_CONNECTIONS / max(saturation.rps / 2, 1)
+    # Consumable inputs (the decision pool) continue where the saturation run stopped.
+    half = wrk(url, script, PACED_CONNECTIONS, seconds, pace_ms=pace, offset=saturation.requests + 64)
+    per_request = 1000 * cpu / max(saturation.requests, 1)
+    print(
+        f"  {name:26} {saturation.rps:8.0f} req/s  p99@half {half.p99_ms:7.1f} ms  cpu {per_request:6.2f} ms/req"
+        + (f"  errors {saturation.errors}/{half.errors}" if saturation.errors or half.errors else ""),
+        flush=True,
+    )
+    return saturation, half, per_request
+
+
+# -- set-up ---------------------------------------------------------------------------------------------------
+
+
+def database(backend: str, scale: int, data_dir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{data_dir / 'grantflow.db'}"
+    name = f"grantflow_bench_{scale}"
+    subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "root", name], check=True)  # noqa: S607
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "root", name], check=True)  # noqa: S607
+    return f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+
+
+async def give_passwords_and_client(config: Config) -> tuple[str, str]:
+    """Seeded users have no password: the reader and the decider get one; an API client for client_credentials."""
+    from grantflow.kit.passwords import Passwords
+    from grantflow.kit.secretbox import load_secret_box
+
+    passwords = Passwords.from_config(config)
+    async with admin_session(config) as session:
+        for name in (READER, DECIDER):
+            user = await user_service.get_by_username(session, name)
+            assert user is not None
+            await user_service.set_password(session, passwords, user.id, f"{name}-password")
+        client = await user_service.create_api_client(session, load_secret_box(config), "bench-client", None)
+        await session.commit()
+    return str(client.id), load_secret_box(config).open(client.secret_sealed or "")
+
+
+def token(base: str, username: str, password: str) -> str:
+    response = httpx.post(
+        f"{base}/auth/api/v1/oauth/token",
+        data={"grant_type": "password", "username": username, "password": password},
+        auth=("privx-external", CLIENT_SECRET),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def configure(ctx: Context) -> None:
+    """A target role with a workflow anyone may use (no limit on open requests), and mail settings."""
+    admin = {"Authorization": f"Bearer {ctx.tokens['admin']}"}
+    role = httpx.post(f"{ctx.base}/role-store/api/v1/roles", json={"name": "bench-target"}, headers=admin, timeout=30)
+    role.raise_for_status()
+    role_id = role.json()["id"]
+    approver = httpx.get(f"{ctx.base}/role-store/api/v1/roles", params={"limit": 100}, headers=admin, timeout=30)
+    role8 = next(r["id"] for r in approver.json()["items"] if r["name"] == "role8")
+    workflow = {
+        "name": "bench",
+        "grant_types": ["PERMANENT"],
+        "max_active_requests": -1,
+        "target_roles": [{"id": role_id}],
+        "action": "GRANT",
+        "steps": [{"name": "approve", "match": "ANY", "approvers": [{"role": {"id": role8}}]}],
+    }
+    httpx.post(f"{ctx.base}{WE}/workflows", json=workflow, headers=admin, timeout=30).raise_for_status()
+    settings = {"request_role_max_approvers": 5}
+    httpx.put(f"{ctx.base}{WE}/settings", json=settings, headers=admin, timeout=30).raise_for_status()
+    ctx.ids["bench_role"] = role_id
+
+
+def describe_machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line
+    )
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True, check=False).stdout.strip()  # noqa: S607
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.splitlines()[0]
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": memory,
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "wrk": wrk_version,
+        "note": "server, database and wrk share these cores",
+    }
+
+
+# -- the suite ------------------------------------------------------------------------------------------------
+
+SCENARIOS = [
+    "jwks",
+    "status",
+    "token_client_credentials",
+    "token_password",
+    "get_request",
+    "active_approvals",
+    "search",
+    "create_request",
+    "decision",
+    "settings",
+]
+
+
+def run_backend(backend: str, scale: int, seconds: float, workers: int, scenarios: list[str]) -> list[Result]:
+    results: list[Result] = []
+    data_dir = Path(tempfile.mkdtemp(prefix=f"grantflow-bench-{backend}-"))
+    try:
+        url = database(backend, scale, data_dir)
+        config = Config(
+            data_dir=data_dir,
+            database_url=url,
+            secret_key=Fernet.generate_key().decode(),
+            admin_password=ADMIN_PASSWORD,
+            oauth_client_secret=CLIENT_SECRET,
+        )
+        started = time.perf_counter()
+        prepare(config)
+        asyncio.run(seeding.seed(url, scale))
+        pool = asyncio.run(seeding.seed_pool(url, POOL))
+        client = asyncio.run(give_passwords_and_client(config))
+        print(f"{backend} at {scale:,} requests: seeded in {time.perf_counter() - started:.0f} s", flush=True)
+
+        port, bare_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTFLOW_")}
+        env.update(
+            GRANTFLOW_DATA_DIR=str(data_dir),
+            GRANTFLOW_DATABASE_URL=url,
+            GRANTFLOW_SECRET_KEY=config.secret_key.get_secret_value() if config.secret_key else "",
+        )
+        serve = [sys.executable, "-m", "grantflow", "serve", "--port", str(port), "--workers", str(workers)]
+        bare = [sys.executable, str(HERE / "bare.py"), str(bare_port)]
+        base = f"http://127.0.0.1:{port}"
+        with (
+            process(serve, env, f"{base}{WE}/status") as server,
+            process(bare, env, f"http://127.0.0.1:{bare_port}/bare") as bare_server,
+        ):
+            ctx = Context(base=base)
+            ctx.tokens["admin"] = token(base, "admin", ADMIN_PASSWORD)
+            ctx.tokens[READER] = token(base, READER, f"{READER}-password")
+            ctx.tokens[DECIDER] = token(base, DECIDER, f"{DECIDER}-password")
+            ctx.ids.update(own_request=seeding.request_id(2000), pool=pool, api_client=client)
+            configure(ctx)
+            saturation, half, cpu = measure(
+                "bare handler", f"http://127.0.0.1:{bare_port}", lua("bare", ctx), bare_server.pid, seconds
+            )
+            results.append(Result(backend, scale, "bare", 1, saturation, half, cpu))
+            for scenario in scenarios:
+                saturation, half, cpu = measure(scenario, base, lua(scenario, ctx), server.pid, seconds)
+                results.append(Result(backend, scale, scenario, workers, saturation, half, cpu))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--scales", default="10000,1000000")
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--workers", default="1", help="comma-separated: serve --workers values (PostgreSQL)")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    args = parser.parse_args()
+    machine = describe_machine()
+    print(json.dumps(machine, indent=1))
+    results: list[Result] = []
+    scenarios = args.scenarios.split(",")
+    for backend in args.backends.split(","):
+        for scale in (int(s) for s in args.scales.split(",")):
+            worker_counts = [int(w) for w in args.workers.split(",")] if backend == "postgresql" else [1]
+            for workers in worker_counts:
+                results += run_backend(backend, scale, args.seconds, workers, scenarios)
+    out = HERE / "results" / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:4]}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"machine": machine, "results": [asdict(r) for r in results]}, indent=1))
+    print(table(results))
+    print(f"\nresults: {out}")
+
+
+def table(results: list[Result]) -> str:
+    bare = {(r.backend, r.scale): r.saturation.rps for r in results if r.scenario == "bare"}
+    lines = [
+        "| backend | requests stored | workers | scenario | req/s at saturation | × bare | p50 / p99 ms at half | CPU ms/req |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ratio = r.saturation.rps / bare[(r.backend, r.scale)]
+        lines.append(
+            f"| {r.backend} | {r.scale:,} | {r.workers} | {r.scenario} | {r.saturation.rps:,.0f} | {ratio:.2f} | "
+            f"{r.half.p50_ms:.1f} / {r.half.p99_ms:.1f} | {r.cpu_ms_per_request:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
