@@ -1,6 +1,6 @@
 """Draw the PNGs of docs/performance.md from a bench/run.py result file.
 
-    python bench/plot.py bench/results/<file>.json docs/perf
+    python bench/plot.py bench/results/<file>.json [more.json ...] docs/perf
 """
 
 from __future__ import annotations
@@ -84,10 +84,10 @@ def growth(results: list[dict[str, Any]], out: Path) -> None:
 
 
 def main() -> None:
-    data = json.loads(Path(sys.argv[1]).read_text())
-    out = Path(sys.argv[2])
+    *files, target = sys.argv[1:]
+    out = Path(target)
     out.mkdir(parents=True, exist_ok=True)
-    results = data["results"]
+    results = [r for f in files for r in json.loads(Path(f).read_text())["results"]]
     throughput(results, out)
     latency(results, out)
     growth(results, out)

@@ -245,12 +245,22 @@ def database(backend: str, scale: int, data_dir: Path) -> str:
 
 
 async def give_passwords_and_client(config: Config) -> tuple[str, str]:
-    """Seeded users have no password: the reader and the decider get one; an API client for client_credentials."""
+    """Seeded users have no password: the reader and the decider get one; an API client for client_credentials.
+
+    Settings are stored before the server starts: the seeded history is up to 12 days old, and the scheduler
+    would otherwise spend the run expiring and reminding thousands of old waiting requests in the background
+    (its own cost is bench/scheduler.py's). At most 5 approvers are mailed per step.
+    """
+    from grantflow.engine_settings.schemas import SettingsIn
+    from grantflow.engine_settings.service import update_settings
+    from grantflow.kit.clock import utc_now
     from grantflow.kit.passwords import Passwords
     from grantflow.kit.secretbox import load_secret_box
 
     passwords = Passwords.from_config(config)
     async with admin_session(config) as session:
+        quiet = SettingsIn(request_role_max_approvers=5, request_expiry_hours=8760, reminder_hours=0)
+        await update_settings(session, load_secret_box(config), quiet, utc_now())
         for name in (READER, DECIDER):
             user = await user_service.get_by_username(session, name)
             assert user is not None
@@ -288,8 +298,6 @@ def configure(ctx: Context) -> None:
         "steps": [{"name": "approve", "match": "ANY", "approvers": [{"role": {"id": role8}}]}],
     }
     httpx.post(f"{ctx.base}{WE}/workflows", json=workflow, headers=admin, timeout=30).raise_for_status()
-    settings = {"request_role_max_approvers": 5}
-    httpx.put(f"{ctx.base}{WE}/settings", json=settings, headers=admin, timeout=30).raise_for_status()
     ctx.ids["bench_role"] = role_id
 
 
