@@ -46,7 +46,8 @@ ADMIN_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway database
 CLIENT_SECRET = "bench-client-secret"  # noqa: S105
 READER, DECIDER = "user1", "user7"  # user7 holds role8, on which the decision pool waits
 POOL = 6000
-SATURATION_CONNECTIONS, PACED_CONNECTIONS = 32, 8
+SATURATION_CONNECTIONS = 32
+PACING = {"connections": 8}  # connections of the half-load runs (--paced-connections)
 WE = "/workflow-engine/api/v1"
 
 
@@ -220,9 +221,10 @@ def measure(name: str, url: str, script: str, pid: int | None, seconds: float) -
     before = tree_cpu_seconds(pid) if pid else 0.0
     saturation = wrk(url, script, SATURATION_CONNECTIONS, seconds)
     cpu = (tree_cpu_seconds(pid) - before) if pid else 0.0
-    pace = 1000 * PACED_CONNECTIONS / max(saturation.rps / 2, 1)
+    paced = PACING["connections"]
+    pace = 1000 * paced / max(saturation.rps / 2, 1)
     # Consumable inputs (the decision pool) continue where the saturation run stopped.
-    half = wrk(url, script, PACED_CONNECTIONS, seconds, pace_ms=pace, offset=saturation.requests + 64)
+    half = wrk(url, script, paced, seconds, pace_ms=pace, offset=saturation.requests + 64)
     per_request = 1000 * cpu / max(saturation.requests, 1)
     print(
         f"  {name:26} {saturation.rps:8.0f} req/s  p99@half {half.p99_ms:7.1f} ms  cpu {per_request:6.2f} ms/req"
@@ -400,7 +402,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--workers", default="1", help="comma-separated: serve --workers values (PostgreSQL)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--paced-connections", type=int, default=PACING["connections"])
     args = parser.parse_args()
+    PACING["connections"] = args.paced_connections
     machine = describe_machine()
     print(json.dumps(machine, indent=1))
     results: list[Result] = []
