@@ -1,6 +1,6 @@
 """Draw the PNGs of docs/performance.md from a bench/run.py result file.
 
-    python bench/plot.py bench/results/<file>.json [more.json ...] docs/perf
+python bench/plot.py bench/results/<file>.json [more.json ...] docs/perf
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def _by(results: list[dict[str, Any]], backend: str, scale: int, workers: int = 1) -> dict[str, dict[str, Any]]:

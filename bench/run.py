@@ -200,7 +200,8 @@ def wrk(url: str, script: str, connections: int, seconds: float, pace_ms: float 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     env = {**os.environ, "PACE_MS": str(int(pace_ms)), "ID_OFFSET": str(offset)}
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "--latency", "-s", handle.name, url]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "--latency", "-s", handle.name]
+    command.append(url)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60)  # noqa: S603
     os.unlink(handle.name)
     match = re.search(r"RESULT (\{.*\})", done.stderr)
@@ -241,8 +242,8 @@ def database(backend: str, scale: int, data_dir: Path) -> str:
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{data_dir / 'grantflow.db'}"
     name = f"grantflow_bench_{scale}"
-    subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "root", name], check=True)  # noqa: S607
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "root", name], check=True)  # noqa: S607
+    subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "root", name], check=True)  # noqa: S603, S607
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "root", name], check=True)  # noqa: S603, S607
     return f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
 
 
@@ -316,7 +317,8 @@ def describe_machine() -> dict[str, str]:
         line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line
     )
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True, check=False).stdout.strip()  # noqa: S607
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.splitlines()[0]
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout  # noqa: S607
+    wrk_version = wrk_version.splitlines()[0]
     return {
         "cpus": str(os.cpu_count()),
         "cpu": cpu,
@@ -424,13 +426,14 @@ def main() -> None:
 def table(results: list[Result]) -> str:
     bare = {(r.backend, r.scale): r.saturation.rps for r in results if r.scenario == "bare"}
     lines = [
-        "| backend | requests stored | workers | scenario | req/s at saturation | × bare | p50 / p99 ms at half | CPU ms/req |",
+        "| backend | requests stored | workers | scenario | req/s at saturation | of bare | p50 / p99 ms at half "
+        "| CPU ms/req |",
         "|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in results:
         ratio = r.saturation.rps / bare[(r.backend, r.scale)]
         lines.append(
-            f"| {r.backend} | {r.scale:,} | {r.workers} | {r.scenario} | {r.saturation.rps:,.0f} | {ratio:.2f} | "
+            f"| {r.backend} | {r.scale:,} | {r.workers} | {r.scenario} | {r.saturation.rps:,.0f} | {ratio:.1%} | "
             f"{r.half.p50_ms:.1f} / {r.half.p99_ms:.1f} | {r.cpu_ms_per_request:.2f} |"
         )
     return "\n".join(lines)

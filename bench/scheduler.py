@@ -3,10 +3,11 @@
     python bench/scheduler.py [DATABASE_URL] [GRANTS] [WORKERS] [POLL_SECONDS]
 
 Creates GRANTS approved time-restricted grants whose windows open between 6 s and 16 s from now (after the workers
-have started) and close 5 s later, starts WORKERS `grantflow worker` processes with GRANTFLOW_SCHEDULER_POLL_SECONDS,
-waits until every grant has ended and prints the lag (recorded time minus due time) of the starts and of the ends: median, 99th percentile and worst.
-A membership counts from its start to its end whatever this lag (its row carries the window); the lag is how late
-the audit events, the removal of the row and the mails come.
+have started) and close 5 s later, starts WORKERS `grantflow worker` processes with
+GRANTFLOW_SCHEDULER_POLL_SECONDS, waits until every grant has ended and prints the lag (recorded time minus due
+time) of the starts and of the ends: median, 99th percentile and worst. A membership counts from its start to its
+end whatever this lag (its row carries the window); the lag is how late the audit events, the removal of the row
+and the mails come.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def uid(text_: str) -> str:
 def seed_sqlite(
     path: str, n: int, prefix: str = "q", waiting_every: int = 50, approver_role: int | None = None
 ) -> None:
-    """The rows SEED_SQL makes, for SQLite. With `approver_role`, every request waits on that role (a pool to decide)."""
+    """The rows SEED_SQL makes, for SQLite. With `approver_role`, every request waits on that role."""
     now = datetime.now(UTC).replace(tzinfo=None)
     db = sqlite3.connect(path)
     stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -142,12 +142,14 @@ POOL_SQL = """INSERT INTO access_requests (id, workflow_id, name, requester_id, 
        request_justification, comment, workflow_snapshot, steps, target_role_revoked, search_text, author,
        updated_by, created, updated, version, reminded_step)
    SELECT md5('d' || i)::uuid, md5('w')::uuid, 'bench', md5('u' || (1000 + i % 900))::uuid, 'User',
-       md5('u' || (1000 + i % 900))::uuid, 'User', md5('r' || (i % :roles + 1))::uuid, 'role', 'GRANT', 'WAITING', 0,
-       'PERMANENT', 'pool ' || i, '', '{}', '[{"id": "00000000-0000-4000-8000-000000000000", "name": "s", "match": "ANY"}]',
+       md5('u' || (1000 + i % 900))::uuid, 'User', md5('r' || (i % :roles + 1))::uuid, 'role', 'GRANT',
+       'WAITING', 0, 'PERMANENT', 'pool ' || i, '', '{}',
+       '[{"id": "00000000-0000-4000-8000-000000000000", "name": "s", "match": "ANY"}]',
        false, 'pool ' || i, md5('u' || (1000 + i % 900))::uuid, md5('u' || (1000 + i % 900))::uuid,
        now() - (i || ' seconds')::interval, now() - (i || ' seconds')::interval, 1, -1
    FROM generate_series(1, :n) i"""
-POOL_APPROVERS_SQL = """INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision)
+POOL_APPROVERS_SQL = """INSERT INTO request_approvers
+       (id, request_id, step_index, position, role_id, role_name, decision)
    SELECT md5('ad' || i)::uuid, md5('d' || i)::uuid, 0, 0, md5('r8')::uuid, 'role8', 'WAITING'
    FROM generate_series(1, :n) i"""
 

@@ -17,7 +17,7 @@ from grantflow.kit.clock import FrozenClock
 from grantflow.role.models import Membership
 from grantflow.runtime import Runtime
 from grantflow.scheduler import Scheduler
-from tests.factories import WE, World, holds, token_for, workflow_body
+from tests.factories import WE, World, bearer, holds, token_for, workflow_body
 from tests.notification.outbox_helpers import SETTINGS, outbox_rows
 
 GRANTS = "/grantflow/api/v1/grants"
@@ -141,7 +141,7 @@ async def test_a_floating_grant_can_be_started_explicitly_by_its_user_only(
     someone_else = await client.post(f"{GRANTS}/{grant['id']}/activate", headers=await world.as_("alice"))
     assert (someone_else.status_code, someone_else.json()["property"]) == (404, "grant_id")
     # dave's token above was issued before approval: the grant is still armed until dave acts.
-    dave = {"Authorization": world.tokens["dave"] and f"Bearer {world.tokens['dave']}"}
+    dave = bearer(world.tokens["dave"])
     activated = await client.post(f"{GRANTS}/{grant['id']}/activate", headers=dave)
     assert (activated.status_code, activated.json()["state"]) == (200, "ACTIVE")
     again = await client.post(f"{GRANTS}/{grant['id']}/activate", headers=dave)
