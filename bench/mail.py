@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from datetime import timedelta
+from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 
 import aiosmtplib
@@ -35,7 +36,7 @@ from grantflow.notification.sender import build_message
 from grantflow.runtime import Runtime, open_runtime
 
 
-def _sink(port: int, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+def _sink(port: int, ready: ProcessEvent) -> None:
     from aiosmtpd.controller import Controller
 
     class Accept:
