@@ -42,8 +42,8 @@ from grantflow.user import service as user_service
 
 HERE = Path(__file__).parent
 PG = os.environ.get("GRANTFLOW_BENCH_PG", "postgresql://root@127.0.0.1:5432")
-ADMIN_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway database
-CLIENT_SECRET = "bench-client-secret"  # noqa: S105
+ADMIN_PASSWORD = "bench-admin-password"
+CLIENT_SECRET = "bench-client-secret"
 READER, DECIDER = "user1", "user7"  # user7 holds role8, on which the decision pool waits
 POOL = 6000
 SATURATION_CONNECTIONS = 32
@@ -104,7 +104,7 @@ def wait_ready(url: str, seconds: float = 60) -> None:
 
 @contextmanager
 def process(command: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(ready_url)
         yield proc
@@ -202,7 +202,7 @@ def wrk(url: str, script: str, connections: int, seconds: float, pace_ms: float 
     env = {**os.environ, "PACE_MS": str(int(pace_ms)), "ID_OFFSET": str(offset)}
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "--latency", "-s", handle.name]
     command.append(url)
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60)  # noqa: S603
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60)
     os.unlink(handle.name)
     match = re.search(r"RESULT (\{.*\})", done.stderr)
     if not match:
@@ -242,8 +242,8 @@ def database(backend: str, scale: int, data_dir: Path) -> str:
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{data_dir / 'grantflow.db'}"
     name = f"grantflow_bench_{scale}"
-    subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "root", name], check=True)  # noqa: S603, S607
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "root", name], check=True)  # noqa: S603, S607
+    subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "root", name], check=True)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "root", name], check=True)
     return f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
 
 
@@ -316,8 +316,8 @@ def describe_machine() -> dict[str, str]:
     memory = next(
         line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line
     )
-    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True, check=False).stdout.strip()  # noqa: S607
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout  # noqa: S607
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout
     wrk_version = wrk_version.splitlines()[0]
     return {
         "cpus": str(os.cpu_count()),

@@ -96,7 +96,7 @@ def main(url: str | None, count: int, workers: int, poll: float) -> None:
             data_dir=Path(data_dir),
             database_url=url,
             secret_key=Fernet.generate_key().decode(),
-            admin_password="bench-admin-password",  # noqa: S106 - a throwaway database
+            admin_password="bench-admin-password",
             background_workers=False,
         )
         prepare(config)
@@ -110,7 +110,7 @@ def main(url: str | None, count: int, workers: int, poll: float) -> None:
         )
         command = [sys.executable, "-m", "grantflow", "worker"]
         processes = [
-            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for _ in range(workers)
         ]
         started = time.monotonic()

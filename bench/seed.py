@@ -223,7 +223,7 @@ async def seed(url: str, n: int) -> None:
 
 def main() -> None:
     url, n = sys.argv[1], int(sys.argv[2])
-    prepare(Config(database_url=url, admin_password="bench-admin", oauth_client_secret="bench-client"))  # noqa: S106
+    prepare(Config(database_url=url, admin_password="bench-admin", oauth_client_secret="bench-client"))
     started = time.perf_counter()
     asyncio.run(seed(url, n))
     print(f"seeded {n} requests in {time.perf_counter() - started:.1f} s")

@@ -36,6 +36,17 @@ def worker(runtime: Runtime, pki: dict[str, Path]) -> DeliveryWorker:
     return DeliveryWorker(replace(runtime, config=config))
 
 
+async def use_password_auth(world: World, port: int, protocol: str, password: str) -> None:
+    await use_smtp(
+        world,
+        port,
+        smtp_server_protocol=protocol,
+        smtp_authentication_mode="PASSWORD",
+        smtp_server_username="mailer",
+        smtp_server_password=password,
+    )
+
+
 async def two_step_workflow(world: World, **overrides: Any) -> None:
     r = world.roles
     body = workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]]), ("ANY", [r["security"]]), **overrides)
@@ -270,14 +281,7 @@ async def test_starttls_with_password_auth_uses_one_connection_per_batch(
         require_starttls=True,
         authenticator=check_password,
     )
-    await use_smtp(
-        world,
-        port,
-        smtp_server_protocol="STARTTLS",
-        smtp_authentication_mode="PASSWORD",
-        smtp_server_username="mailer",
-        smtp_server_password=PASSWORD,
-    )
+    await use_password_auth(world, port, "STARTTLS", PASSWORD)
     await two_step_workflow(world)
     await world.request_role("alice", "linux-admins")
     assert (await worker.deliver_due()).sent == 3
@@ -290,14 +294,7 @@ async def test_a_refused_password_fails_the_batch_and_never_shows_the_password(
     port = start_server(
         Mailbox(), tls_context=tls_server_context(pki["cert"], pki["key"]), authenticator=check_password
     )
-    await use_smtp(
-        world,
-        port,
-        smtp_server_protocol="STARTTLS",
-        smtp_authentication_mode="PASSWORD",
-        smtp_server_username="mailer",
-        smtp_server_password="wrong-" + PASSWORD,
-    )
+    await use_password_auth(world, port, "STARTTLS", "wrong-" + PASSWORD)
     await two_step_workflow(world)
     await world.request_role("alice", "linux-admins")
     assert (await worker.deliver_due()).failed == 3
@@ -419,14 +416,7 @@ async def test_implicit_tls_with_auth_login_when_plain_is_not_offered(
         auth_exclude_mechanism=["PLAIN"],
         auth_require_tls=False,  # aiosmtpd counts only STARTTLS as TLS; this connection is implicit TLS throughout
     )
-    await use_smtp(
-        world,
-        port,
-        smtp_server_protocol="TLS",
-        smtp_authentication_mode="PASSWORD",
-        smtp_server_username="mailer",
-        smtp_server_password=PASSWORD,
-    )
+    await use_password_auth(world, port, "TLS", PASSWORD)
     await two_step_workflow(world)
     await world.request_role("alice", "linux-admins")
     assert (await worker.deliver_due()).sent == 3
