@@ -57,6 +57,8 @@ class Config(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     database_pool_size: int = Field(default=10, ge=1)
+    # A pooled PostgreSQL connection idle longer than this is pinged before use (and replaced if dead).
+    database_ping_after_idle_seconds: float = Field(default=5.0, ge=0)
 
     # argon2id cost; defaults follow RFC 9106's second recommended option (64 MiB, t=3).
     password_time_cost: int = Field(default=3, ge=1)
