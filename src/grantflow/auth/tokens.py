@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,12 +27,20 @@ SIGNING_KEY_REFRESH_SECONDS = 60.0
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
+# Verified tokens remembered per process: a signature check and a JWT parse cost more than the rest of a small
+# request's token handling, and a client sends the same token many times. Expiry is still checked on every use;
+# when the cache is full the oldest entry makes room.
+VERIFIED_CACHE_SIZE = 4096
+
+
 @dataclass(frozen=True)
 class TokenClaims:
     user_id: uuid.UUID
     client_id: str
     session_id: uuid.UUID | None
     scopes: frozenset[str]
+    not_before: int = 0
+    expires: int = 0
 
 
 def new_signing_key(box: SecretBox, now: datetime) -> SigningKey:
@@ -59,10 +68,12 @@ class KeyRing:
         self._signing: tuple[str, Ed25519PrivateKey] | None = None
         self._public: dict[str, Ed25519PublicKey] = {}
         self._loaded_at = 0.0
+        self._verified: OrderedDict[str, TokenClaims] = OrderedDict()
 
     async def load(self, session: AsyncSession) -> None:
         keys = (await session.scalars(select(SigningKey).order_by(SigningKey.created))).all()
         self._public = {}
+        self._verified.clear()  # a key may be gone: verify its tokens afresh
         for key in keys:
             public = serialization.load_pem_public_key(key.public_key_pem.encode())
             assert isinstance(public, Ed25519PublicKey)
@@ -121,6 +132,20 @@ class KeyRing:
 
     async def verify(self, token: str, session_factory: SessionFactory, now: datetime) -> TokenClaims:
         """Check signature, algorithm, issuer, expiry and not-before; any failure is the same 401."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = await self._verify_signed(token, session_factory)
+            self._verified[token] = claims
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        moment = now.timestamp()
+        if claims.expires + self._leeway < moment:
+            raise Unauthorized("access token expired")
+        if claims.not_before - self._leeway > moment:
+            raise Unauthorized("access token not yet valid")
+        return claims
+
+    async def _verify_signed(self, token: str, session_factory: SessionFactory) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -135,7 +160,7 @@ class KeyRing:
                 key,
                 algorithms=[ALGORITHM],
                 issuer=self._issuer,
-                # Time claims are checked below against the injected clock, the only clock grantflow has.
+                # Time claims are checked by verify, on every use, against the injected clock.
                 options={
                     "require": ["exp", "iat", "iss", "aud", "sub"],
                     "verify_aud": False,
@@ -146,11 +171,9 @@ class KeyRing:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid access token: {type(exc).__name__}") from exc
-        moment = now.timestamp()
-        if not isinstance(claims["exp"], int) or claims["exp"] + self._leeway < moment:
-            raise Unauthorized("access token expired")
-        if claims.get("nbf", 0) - self._leeway > moment:
-            raise Unauthorized("access token not yet valid")
+        expires, not_before = claims["exp"], claims.get("nbf", 0)
+        if not isinstance(expires, int) or not isinstance(not_before, int):
+            raise Unauthorized("access token has malformed time claims")
         try:
             user_id = uuid.UUID(claims["sub"])
         except ValueError as exc:
@@ -160,6 +183,8 @@ class KeyRing:
             client_id=str(claims["aud"]),
             session_id=_uuid_or_none(claims.get("sessionid")),
             scopes=frozenset(str(claims.get("scope", "")).split()),
+            not_before=not_before,
+            expires=expires,
         )
 
     async def _public_key(self, kid: str, session_factory: SessionFactory) -> Ed25519PublicKey:
