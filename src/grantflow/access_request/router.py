@@ -61,8 +61,7 @@ async def search_requests(
 async def get_request(
     request_id: uuid.UUID, principal: RequestsRead, session: ReadSessionDep, runtime: RuntimeDep
 ) -> AccessRequestOut:
-    request = await service.get_request(session, principal, request_id, runtime.clock.now())
-    return (await service.render(session, principal, [request]))[0]
+    return await service.read_request(session, principal, request_id, runtime.clock.now())
 
 
 @router.delete("/{request_id}", summary="Cancel (requester) or delete (admin) a request")

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, tuple_, union
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload
 
 from grantflow.access_request import policy
 from grantflow.access_request.models import (
@@ -500,14 +500,22 @@ async def _load_for_update(
     return request
 
 
-async def get_request(
+async def read_request(
     session: AsyncSession, principal: Principal, request_id: uuid.UUID, now: datetime
-) -> AccessRequest:
-    request = await session.get(AccessRequest, request_id)
-    if request is None or not await _visible(session, principal, request, now):
+) -> AccessRequestOut:
+    """One request as the caller may see it: request, approvers and grant in one query, then the names in one."""
+    query = (
+        select(AccessRequest, Grant)
+        .outerjoin(Grant, Grant.request_id == AccessRequest.id)
+        .where(AccessRequest.id == request_id)
+        .options(joinedload(AccessRequest.approvers))
+    )
+    row = (await session.execute(query)).unique().first()
+    if row is None or not await _visible(session, principal, row[0], now):
         # Someone else's request is indistinguishable from a missing one (security-checklist 12).
         raise NotFound("request not found", property="request_id")
-    return request
+    request, grant = row
+    return (await render(session, principal, [request], {request.id: grant} if grant else {}))[0]
 
 
 def _sees_everything(principal: Principal) -> bool:
@@ -629,8 +637,12 @@ def _escape_like(term: str) -> str:
 
 
 async def render(
-    session: AsyncSession, principal: Principal, requests: Sequence[AccessRequest]
+    session: AsyncSession,
+    principal: Principal,
+    requests: Sequence[AccessRequest],
+    grants: dict[uuid.UUID, Grant] | None = None,
 ) -> list[AccessRequestOut]:
+    """PrivX's request objects with current role and user names; `grants` when the caller already read them."""
     handles = Handles()
     for r in requests:
         handles.want_role_ids([r.requested_role_id])
@@ -640,7 +652,8 @@ async def render(
         handles.want_users([r.requester_id, r.target_user_id, r.target_role_revoked_by])
         handles.want_users(a.decider_id for a in r.approvers)
     await handles.load(session)
-    grants = await grant_service.grants_of_requests(session, [r.id for r in requests])
+    if grants is None:
+        grants = await grant_service.grants_of_requests(session, [r.id for r in requests])
     return [_render_one(r, principal, handles, grants.get(r.id)) for r in requests]
 
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.role import service as role_service
@@ -32,8 +33,17 @@ class Handles:
         self._user_ids.update(i for i in ids if i is not None)
 
     async def load(self, session: AsyncSession) -> Handles:
-        self._roles = {i: r.name for i, r in (await role_service.roles_by_id(session, self._role_ids)).items()}
-        self._users = {i: u.shown_name for i, u in (await user_service.users_by_id(session, self._user_ids)).items()}
+        """The current names of every wanted role and user, in one round trip."""
+        queries = []
+        if self._role_ids:
+            queries.append(role_service.role_names_query(self._role_ids))
+        if self._user_ids:
+            queries.append(user_service.shown_names_query(self._user_ids))
+        if not queries:
+            return self
+        rows = await session.execute(union_all(*queries) if len(queries) > 1 else queries[0])
+        for entity_id, name, kind in rows:
+            (self._roles if kind == role_service.ROLE_KIND else self._users)[entity_id] = name
         return self
 
     def role(self, role_id: uuid.UUID, stored_name: str = "") -> RoleHandle:

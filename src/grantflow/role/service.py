@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, delete, func, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.access_request.models import AccessRequest, RequestApprover, RequestStatus
@@ -37,6 +37,14 @@ async def get_role(session: AsyncSession, role_id: uuid.UUID) -> Role:
 
 async def get_role_by_name(session: AsyncSession, name: str) -> Role | None:
     return await session.scalar(select(Role).where(Role.name == name))
+
+
+ROLE_KIND = "role"
+
+
+def role_names_query(ids: Iterable[uuid.UUID]) -> Select[uuid.UUID, str, str]:
+    """(id, name, "role") of the roles that exist; Handles unions it with the user names."""
+    return select(Role.id, Role.name, literal(ROLE_KIND)).where(Role.id.in_(set(ids)))
 
 
 async def roles_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Role]:
@@ -87,16 +95,11 @@ async def effective_roles(session: AsyncSession, user_id: uuid.UUID, now: dateti
 
 async def mapped_role_ids(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> set[uuid.UUID]:
     """Roles whose members may approve: direct memberships only, never ones a request granted."""
-    rows = await session.scalars(
-        select(Membership.role_id).where(
-            Membership.user_id == user_id, Membership.source == MembershipSource.MAPPED, in_force(now)
-        )
+    direct = select(Membership.role_id).where(
+        Membership.user_id == user_id, Membership.source == MembershipSource.MAPPED, in_force(now)
     )
-    ids = set(rows)
-    implicit = await session.scalar(select(Role.id).where(Role.name == USER_ROLE))
-    if implicit is not None:
-        ids.add(implicit)
-    return ids
+    everyone = select(Role.id).where(Role.name == USER_ROLE)  # the role every user implicitly holds
+    return set(await session.scalars(union(direct, everyone)))
 
 
 async def mapped_members(

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.errors import Duplicate, NotFound
@@ -27,6 +27,15 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID, property: str = "u
 
 async def get_by_username(session: AsyncSession, username: str) -> User | None:
     return await session.scalar(select(User).where(User.username == username))
+
+
+USER_KIND = "user"
+
+
+def shown_names_query(ids: Iterable[uuid.UUID]) -> Select[uuid.UUID, str, str]:
+    """(id, shown name, "user") of the users that exist: the display name, or the user name when it is empty."""
+    shown: ColumnElement[str] = func.coalesce(func.nullif(User.display_name, ""), User.username)
+    return select(User.id, shown, literal(USER_KIND)).where(User.id.in_(set(ids)))
 
 
 async def users_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, User]:
