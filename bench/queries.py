@@ -53,8 +53,7 @@ async def main(url: str) -> None:
 
     async def single() -> object:
         async with sessions() as session:
-            request = await service.get_request(session, auditor, uuid.UUID(str(request_id)), now)
-            return await service.render(session, auditor, [request])
+            return await service.read_request(session, auditor, uuid.UUID(str(request_id)), now)
 
     cases: dict[str, Callable[[], Awaitable[object]]] = {
         "GET /requests/{id}": single,

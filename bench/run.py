@@ -34,6 +34,7 @@ import httpx
 from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).parent))
+import rawdb
 import seed as seeding
 
 from grantflow.config import Config
@@ -70,6 +71,8 @@ class Result:
     half: Run
     cpu_ms_per_request: float
     notes: str = ""
+    raw_db_rps: float | None = None  # bench/rawdb.py: the same statements through the bare driver
+    statements: int = 0
 
 
 @dataclass
@@ -132,68 +135,86 @@ def tree_cpu_seconds(pid: int) -> float:
 # -- wrk ------------------------------------------------------------------------------------------------------
 
 
-def lua(scenario: str, ctx: Context) -> str:
-    """The wrk script of a scenario: its request, then the shared pacing and summary."""
-    token = ctx.tokens.get(READER, "")
-    common = (HERE / "wrk" / "common.lua").read_text()
-    bearer = f'wrk.headers["Authorization"] = "Bearer {token}"\n'
-    json_body = 'wrk.headers["Content-Type"] = "application/json"\n'
+@dataclass
+class Spec:
+    """One scenario's HTTP request, as wrk sends it and as bench/rawdb.py replays it in-process."""
+
+    path: str
+    method: str = "GET"
+    body: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def spec(scenario: str, ctx: Context, decision_id: str | None = None) -> Spec:
+    def bearer(user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ctx.tokens[user]}"}
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    json_body = {"Content-Type": "application/json"}
     if scenario == "bare":
-        head = 'wrk.path = "/bare"\n'
-    elif scenario == "jwks":  # no token, no database: the app's routing and middleware
-        head = 'wrk.path = "/auth/api/v1/jwks"\n'
-    elif scenario == "status":  # no token, one database round trip (SELECT 1 in a read transaction)
-        head = f'wrk.path = "{WE}/status"\n'
-    elif scenario == "token_password":
+        return Spec("/bare")
+    if scenario == "jwks":  # no token, no database: the app's routing and middleware
+        return Spec("/auth/api/v1/jwks")
+    if scenario == "status":  # no token, one database round trip (SELECT 1 in a read transaction)
+        return Spec(f"{WE}/status")
+    if scenario == "token_password":
         basic = base64.b64encode(f"privx-external:{CLIENT_SECRET}".encode()).decode()
-        head = (
-            'wrk.method = "POST"\nwrk.path = "/auth/api/v1/oauth/token"\n'
-            f'wrk.body = "grant_type=password&username={READER}&password={READER}-password"\n'
-            'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
-            f'wrk.headers["Authorization"] = "Basic {basic}"\n'
-        )
-    elif scenario == "token_client_credentials":
+        body = f"grant_type=password&username={READER}&password={READER}-password"
+        return Spec("/auth/api/v1/oauth/token", "POST", body, {**form, "Authorization": f"Basic {basic}"})
+    if scenario == "token_client_credentials":
         client_id, secret = ctx.ids["api_client"]
         basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-        head = (
-            'wrk.method = "POST"\nwrk.path = "/auth/api/v1/oauth/token"\nwrk.body = "grant_type=client_credentials"\n'
-            'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
-            f'wrk.headers["Authorization"] = "Basic {basic}"\n'
+        body = "grant_type=client_credentials"
+        return Spec("/auth/api/v1/oauth/token", "POST", body, {**form, "Authorization": f"Basic {basic}"})
+    if scenario == "get_request":
+        return Spec(f"{WE}/requests/{ctx.ids['own_request']}", headers=bearer(READER))
+    if scenario == "active_approvals":
+        return Spec(f"{WE}/requests?filter=active_approvals&limit=50", headers=bearer(DECIDER))
+    if scenario == "search":
+        return Spec(
+            f"{WE}/requests/search?limit=50", "POST", '{"keywords": "ticket"}', {**json_body, **bearer(DECIDER)}
         )
-    elif scenario == "get_request":
-        head = f'wrk.path = "{WE}/requests/{ctx.ids["own_request"]}"\n' + bearer
-    elif scenario == "active_approvals":
-        head = f'wrk.path = "{WE}/requests?filter=active_approvals&limit=50"\n' + bearer.replace(
-            token, ctx.tokens[DECIDER]
-        )
-    elif scenario == "search":
-        head = (
-            f'wrk.method = "POST"\nwrk.path = "{WE}/requests/search?limit=50"\n'
-            'wrk.body = \'{"keywords": "ticket"}\'\n' + json_body + bearer.replace(token, ctx.tokens[DECIDER])
-        )
-    elif scenario == "settings":
-        head = f'wrk.path = "{WE}/settings"\n' + bearer.replace(token, ctx.tokens["admin"])
-    elif scenario == "create_request":
+    if scenario == "settings":
+        return Spec(f"{WE}/settings", headers=bearer("admin"))
+    if scenario == "create_request":
         body = json.dumps({"requested_role": {"id": ctx.ids["bench_role"]}, "grant_type": "PERMANENT"})
-        head = f'wrk.method = "POST"\nwrk.path = "{WE}/requests"\nwrk.body = \'{body}\'\n' + json_body + bearer
-    elif scenario == "decision":
-        ids = ctx.ids["pool"]
-        head = (
-            "local ids = {" + ",".join(f'"{i}"' for i in ids) + "}\n"
-            'local offset = tonumber(os.getenv("ID_OFFSET") or "0")\n'
-            "local counter, created = 0, 0\n"
-            "function setup(thread) created = created + 1; thread:set('tid', created) end\n"
-            "function request()\n"
-            "  counter = counter + 1\n"
-            "  local i = (offset + (counter - 1) * 2 + (tid or 1) - 1) % #ids + 1\n"
-            f'  return wrk.format("POST", "{WE}/requests/" .. ids[i] .. "/decision", '
-            f'{{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {ctx.tokens[DECIDER]}"}}, '
-            '\'{"step": 0, "decision": "APPROVED"}\')\n'
-            "end\n"
-        )
-    else:
-        raise ValueError(scenario)
+        return Spec(f"{WE}/requests", "POST", body, {**json_body, **bearer(READER)})
+    if scenario == "decision":  # wrk's script walks the pool; a single call decides `decision_id`
+        body = '{"step": 0, "decision": "APPROVED"}'
+        return Spec(f"{WE}/requests/{decision_id}/decision", "POST", body, {**json_body, **bearer(DECIDER)})
+    raise ValueError(scenario)
+
+
+def lua(scenario: str, ctx: Context) -> str:
+    """The wrk script of a scenario: its request, then the shared pacing and summary."""
+    common = (HERE / "wrk" / "common.lua").read_text()
+    if scenario == "decision":
+        return decision_lua(ctx) + common
+    request = spec(scenario, ctx)
+    head = f"wrk.method = {json.dumps(request.method)}\nwrk.path = {json.dumps(request.path)}\n"
+    if request.body is not None:
+        head += f"wrk.body = {json.dumps(request.body)}\n"
+    for name, value in request.headers.items():
+        head += f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n"
     return head + common
+
+
+def decision_lua(ctx: Context) -> str:
+    """Each request decides the next undecided request of the pool (the threads take turns)."""
+    ids = ctx.ids["pool"]
+    return (
+        "local ids = {" + ",".join(f'"{i}"' for i in ids) + "}\n"
+        'local offset = tonumber(os.getenv("ID_OFFSET") or "0")\n'
+        "local counter, created = 0, 0\n"
+        "function setup(thread) created = created + 1; thread:set('tid', created) end\n"
+        "function request()\n"
+        "  counter = counter + 1\n"
+        "  local i = (offset + (counter - 1) * 2 + (tid or 1) - 1) % #ids + 1\n"
+        f'  return wrk.format("POST", "{WE}/requests/" .. ids[i] .. "/decision", '
+        f'{{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {ctx.tokens[DECIDER]}"}}, '
+        '\'{"step": 0, "decision": "APPROVED"}\')\n'
+        "end\n"
+    )
 
 
 def wrk(url: str, script: str, connections: int, seconds: float, pace_ms: float = 0, offset: int = 0) -> Run:
@@ -346,6 +367,30 @@ SCENARIOS = [
 ]
 
 
+NO_DATABASE = {"bare", "jwks"}
+
+
+def raw_rate(config: Config, request: Spec, seconds: float, turns: rawdb.Turns | None) -> rawdb.RawRate:
+    """The database's own rate for the statements this request makes grantflow send, and the costliest ones."""
+    unit = asyncio.run(rawdb.capture(config, request.method, request.path, request.body, request.headers))
+    url = config.resolved_database_url
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1]
+        rate = rawdb.replay_sqlite(path, unit, seconds, turns)
+        costs = rawdb.statement_costs_sqlite(path, unit, COST_ROUNDS, turns)
+    else:
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+        pool = 2 * config.database_pool_size  # grantflow's pool: size plus as many overflow connections
+        rate = asyncio.run(rawdb.replay_postgresql(dsn, unit, seconds, SATURATION_CONNECTIONS, pool, turns))
+        costs = asyncio.run(rawdb.statement_costs_postgresql(dsn, unit, COST_ROUNDS, turns))
+    for ms, statement in sorted(zip(costs, unit.statements, strict=True), key=lambda c: -c[0])[:3]:
+        print(f"      {ms:7.2f} ms  {' '.join(statement.sql.split())[:110]}", flush=True)
+    return rate
+
+
+COST_ROUNDS = 20
+
+
 def run_backend(backend: str, scale: int, seconds: float, workers: int, scenarios: list[str]) -> list[Result]:
     results: list[Result] = []
     data_dir = Path(tempfile.mkdtemp(prefix=f"grantflow-bench-{backend}-"))
@@ -383,7 +428,8 @@ def run_backend(backend: str, scale: int, seconds: float, workers: int, scenario
             ctx.tokens["admin"] = token(base, "admin", ADMIN_PASSWORD)
             ctx.tokens[READER] = token(base, READER, f"{READER}-password")
             ctx.tokens[DECIDER] = token(base, DECIDER, f"{DECIDER}-password")
-            ctx.ids.update(own_request=seeding.request_id(2000), pool=pool, api_client=client)
+            # The last pooled request is kept out of wrk's way for the statement capture of a decision.
+            ctx.ids.update(own_request=seeding.request_id(2000), pool=pool[:-1], api_client=client)
             configure(ctx)
             saturation, half, cpu = measure(
                 "bare handler", f"http://127.0.0.1:{bare_port}", lua("bare", ctx), bare_server.pid, seconds
@@ -391,7 +437,18 @@ def run_backend(backend: str, scale: int, seconds: float, workers: int, scenario
             results.append(Result(backend, scale, "bare", 1, saturation, half, cpu))
             for scenario in scenarios:
                 saturation, half, cpu = measure(scenario, base, lua(scenario, ctx), server.pid, seconds)
-                results.append(Result(backend, scale, scenario, workers, saturation, half, cpu))
+                result = Result(backend, scale, scenario, workers, saturation, half, cpu)
+                if scenario not in NO_DATABASE:
+                    # A decision's replay walks the pool from the end, away from the requests wrk decided.
+                    turns = rawdb.Turns(pool[-1], pool[-2::-1]) if scenario == "decision" else None
+                    raw = raw_rate(config, spec(scenario, ctx, decision_id=pool[-1]), seconds, turns)
+                    result.raw_db_rps, result.statements = raw.units_per_second, raw.statements_per_unit
+                    print(
+                        f"  {'  raw driver, same SQL':26} {raw.units_per_second:8.0f} units/s  "
+                        f"({raw.statements_per_unit} statements, {raw.errors} errors) {raw.first_error}",
+                        flush=True,
+                    )
+                results.append(result)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     return results
@@ -426,15 +483,17 @@ def main() -> None:
 def table(results: list[Result]) -> str:
     bare = {(r.backend, r.scale): r.saturation.rps for r in results if r.scenario == "bare"}
     lines = [
-        "| backend | requests stored | workers | scenario | req/s at saturation | of bare | p50 / p99 ms at half "
-        "| CPU ms/req |",
-        "|---|---:|---:|---|---:|---:|---:|---:|",
+        "| backend | requests stored | workers | scenario | req/s at saturation | of bare | raw driver, same SQL "
+        "| of raw | p50 / p99 ms at half | CPU ms/req |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ratio = r.saturation.rps / bare[(r.backend, r.scale)]
+        raw = f"{r.raw_db_rps:,.0f} ({r.statements})" if r.raw_db_rps else "-"
+        of_raw = f"{r.saturation.rps / r.raw_db_rps:.1%}" if r.raw_db_rps else "-"
         lines.append(
             f"| {r.backend} | {r.scale:,} | {r.workers} | {r.scenario} | {r.saturation.rps:,.0f} | {ratio:.1%} | "
-            f"{r.half.p50_ms:.1f} / {r.half.p99_ms:.1f} | {r.cpu_ms_per_request:.2f} |"
+            f"{raw} | {of_raw} | {r.half.p50_ms:.1f} / {r.half.p99_ms:.1f} | {r.cpu_ms_per_request:.2f} |"
         )
     return "\n".join(lines)
 
