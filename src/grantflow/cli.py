@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import uvloop
 
 from grantflow.config import Config, load_config
 from grantflow.kit import redact
@@ -106,7 +107,7 @@ def worker(config_file: ConfigFile = None) -> None:
     """Migrate the database, then deliver mail and run the scheduler without serving the API (until SIGTERM)."""
     config = _prepared(config_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(_run_worker(config))
+    uvloop.run(_run_worker(config))  # the event loop `serve` runs on (uvicorn picks uvloop)
 
 
 async def _run_worker(config: Config) -> None:

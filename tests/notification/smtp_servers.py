@@ -31,9 +31,10 @@ class Mailbox:
     """Accepts everything (or refuses every recipient); keeps the envelopes and counts EHLOs (one per connection,
     plus one after STARTTLS)."""
 
-    def __init__(self, refuse_rcpt: bool = False, busy_mails: int = 0) -> None:
+    def __init__(self, refuse_rcpt: bool = False, busy_mails: int = 0, refused: frozenset[str] = frozenset()) -> None:
         self.messages: list[Envelope] = []
         self.refuse_rcpt = refuse_rcpt
+        self.refused = refused  # recipients refused even when the rest are accepted
         self.busy_mails = busy_mails  # answer 421 to this many MAIL FROM commands first
         self.ehlos = 0
 
@@ -63,7 +64,7 @@ class Mailbox:
     async def handle_RCPT(
         self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if self.refuse_rcpt:
+        if self.refuse_rcpt or address in self.refused:
             return "550 5.7.1 Relaying denied"
         envelope.rcpt_tos.append(address)
         return "250 OK"

@@ -271,6 +271,21 @@ async def test_a_refused_recipient_fails_at_once(world: World, worker: DeliveryW
     assert all(m.last_error.startswith("550 RCPT refused") for m in await outbox_rows(worker.runtime))
 
 
+async def test_one_refused_recipient_does_not_stop_the_rest_of_the_batch(
+    world: World, worker: DeliveryWorker, start_server: Any
+) -> None:
+    mailbox = Mailbox(refused=frozenset({"alice@example.com"}))
+    await use_smtp(world, start_server(mailbox))
+    await two_step_workflow(world)
+    await world.request_role("alice", "linux-admins")
+    report = await worker.deliver_due()
+    assert (report.sent, report.failed) == (2, 1)
+    assert mailbox.ehlos == 1  # the refused envelope was reset, the connection kept
+    assert sorted(r for m in mailbox.messages for r in m.rcpt_tos) == ["bob@example.com", "frank@example.com"]
+    refused = [m for m in await outbox_rows(worker.runtime) if m.status == "FAILED"]
+    assert [m.recipient_address for m in refused] == ["alice@example.com"]
+
+
 async def test_starttls_with_password_auth_uses_one_connection_per_batch(
     world: World, worker: DeliveryWorker, start_server: Any, pki: dict[str, Path]
 ) -> None:

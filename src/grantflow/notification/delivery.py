@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from email.errors import MessageError
-from email.message import EmailMessage
+from email.message import Message
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -74,26 +74,34 @@ class DeliveryWorker:
         config = self.runtime.config
         # Stop starting new messages when half the lease is gone, so no other worker takes over one in flight.
         stop_at = time.monotonic() + config.outbox_lease_seconds / 2
+        recording: asyncio.Task[None] | None = None  # the last accepted message's record, still being written
         async with SmtpBatch(
             server, self.tokens, config.smtp_ca_file, config.smtp_timeout_seconds, config.smtp_allowed_host_set
         ) as smtp:
-            for index, message in enumerate(batch):
-                if time.monotonic() > stop_at:
-                    await self._release(batch[index:], report)
-                    return
-                try:
-                    await smtp.send(self._mime(message, server.sender), message.recipient_address)
-                except DeliveryFailure as failure:
-                    failure.reason = _scrub(failure.reason, server.password)
-                    if failure.connection:  # nothing was sent on this connection: the rest share the outcome
-                        for unsent in batch[index:]:
-                            await self._record_failure(unsent, failure, retries, report)
+            try:
+                for index, message in enumerate(batch):
+                    if time.monotonic() > stop_at:
+                        await self._release(batch[index:], report)
                         return
-                    await self._record_failure(message, failure, retries, report)
-                else:
-                    await self._record_sent(message, report)
+                    try:
+                        await smtp.send(self._mime(message, server.sender), message.recipient_address, recording)
+                    except DeliveryFailure as failure:
+                        if recording is not None:
+                            await recording
+                        failure.reason = _scrub(failure.reason, server.password)
+                        if failure.connection:  # nothing was sent on this connection: the rest share the outcome
+                            for unsent in batch[index:]:
+                                await self._record_failure(unsent, failure, retries, report)
+                            return
+                        await self._record_failure(message, failure, retries, report)
+                        recording = None
+                    else:
+                        recording = asyncio.create_task(self._record_sent(message, report))
+            finally:
+                if recording is not None:
+                    await recording
 
-    def _mime(self, message: OutboxMessage, sender: str) -> EmailMessage:
+    def _mime(self, message: OutboxMessage, sender: str) -> Message:
         try:
             return build_message(message, sender, self.runtime.clock.now())
         except (ValueError, MessageError) as exc:  # an address the email package refuses: retrying won't help
