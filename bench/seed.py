@@ -50,10 +50,12 @@ SEED_SQL = [
            md5('u' || (i % :users + 1))::uuid, md5('u' || (i % :users + 1))::uuid,
            now() - (i || ' seconds')::interval, now() - (i || ' seconds')::interval, 1
        FROM generate_series(1, :n) i""",
-    """INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision)
-       SELECT md5('a' || i)::uuid, md5('q' || i)::uuid, 0, 0, md5('r' || ((i + 7) % :roles + 1))::uuid, 'role',
-           CASE WHEN i % 50 = 0 THEN 'WAITING' ELSE 'APPROVED' END
-       FROM generate_series(1, :n) i""",
+    # The entry's copies of the request (status, creation time, requester, target) come from the row itself.
+    """INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision, awaiting,
+           request_created, requester_id, target_user_id)
+       SELECT md5('a' || i)::uuid, r.id, 0, 0, md5('r' || ((i + 7) % :roles + 1))::uuid, 'role', r.status,
+           r.status = 'WAITING', r.created, r.requester_id, r.target_user_id
+       FROM generate_series(1, :n) i JOIN access_requests r ON r.id = md5('q' || i)::uuid""",
     "ANALYZE",
 ]
 
@@ -110,8 +112,19 @@ def seed_sqlite(
                     at,
                 )
             )
+            decision = "WAITING" if waiting else "APPROVED"
+            user_id = uid(f"u{user}")
             approvers.append(
-                (uid(f"a{prefix}{i}"), uid(f"{prefix}{i}"), uid(f"r{role}"), "WAITING" if waiting else "APPROVED")
+                (
+                    uid(f"a{prefix}{i}"),
+                    uid(f"{prefix}{i}"),
+                    uid(f"r{role}"),
+                    decision,
+                    int(waiting),
+                    at,
+                    user_id,
+                    user_id,
+                )
             )
         db.executemany(
             "INSERT INTO access_requests (id, workflow_id, name, requester_id, requester_name, target_user_id, "
@@ -123,8 +136,8 @@ def seed_sqlite(
             requests,
         )
         db.executemany(
-            "INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision) "
-            "VALUES (?, ?, 0, 0, ?, 'role', ?)",
+            "INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision, "
+            "awaiting, request_created, requester_id, target_user_id) VALUES (?, ?, 0, 0, ?, 'role', ?, ?, ?, ?, ?)",
             approvers,
         )
     db.commit()
@@ -149,9 +162,11 @@ POOL_SQL = """INSERT INTO access_requests (id, workflow_id, name, requester_id, 
        now() - (i || ' seconds')::interval, now() - (i || ' seconds')::interval, 1, -1
    FROM generate_series(1, :n) i"""
 POOL_APPROVERS_SQL = """INSERT INTO request_approvers
-       (id, request_id, step_index, position, role_id, role_name, decision)
-   SELECT md5('ad' || i)::uuid, md5('d' || i)::uuid, 0, 0, md5('r8')::uuid, 'role8', 'WAITING'
-   FROM generate_series(1, :n) i"""
+       (id, request_id, step_index, position, role_id, role_name, decision, awaiting, request_created, requester_id,
+        target_user_id)
+   SELECT md5('ad' || i)::uuid, r.id, 0, 0, md5('r8')::uuid, 'role8', 'WAITING', true, r.created, r.requester_id,
+       r.target_user_id
+   FROM generate_series(1, :n) i JOIN access_requests r ON r.id = md5('d' || i)::uuid"""
 
 
 async def seed_pool(url: str, n: int) -> list[str]:
@@ -190,7 +205,7 @@ def _seed_pool_sqlite(path: str, n: int) -> None:
                 at,
             )
         )
-        approvers.append((uid(f"ad{i}"), uid(f"d{i}"), uid("r8")))
+        approvers.append((uid(f"ad{i}"), uid(f"d{i}"), uid("r8"), at, user, user))
     db = sqlite3.connect(path)
     db.executemany(
         "INSERT INTO access_requests (id, workflow_id, name, requester_id, requester_name, target_user_id, "
@@ -202,8 +217,9 @@ def _seed_pool_sqlite(path: str, n: int) -> None:
         rows,
     )
     db.executemany(
-        "INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision) "
-        "VALUES (?, ?, 0, 0, ?, 'role8', 'WAITING')",
+        "INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision, "
+        "awaiting, request_created, requester_id, target_user_id) "
+        "VALUES (?, ?, 0, 0, ?, 'role8', 'WAITING', 1, ?, ?, ?)",
         approvers,
     )
     db.commit()

@@ -101,3 +101,58 @@ def test_upgrade_gives_memberships_granted_before_grants_existed_their_grants(em
     assert grants == [("FLOATING", "ARMED"), ("TIME_RESTRICTED", "SCHEDULED")]
     memberships = asyncio.run(_run(empty_database, "SELECT grant_type FROM memberships"))
     assert memberships == [("TIME_RESTRICTED",)]  # the never-started floating row is gone; its grant waits
+
+
+def test_upgrade_puts_waiting_requests_in_their_approvers_queues(empty_database: str) -> None:
+    runner.upgrade(empty_database, "0006")
+    pg = "postgresql" in empty_database
+
+    def uid(value: uuid.UUID) -> object:
+        return value if pg else value.hex
+
+    requester, target, role = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    waiting, denied = uuid.uuid4(), uuid.uuid4()
+    created = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    request_sql = (
+        "INSERT INTO access_requests (id, workflow_id, name, requester_id, requester_name, target_user_id, "
+        "target_user_name, requested_role_id, requested_role_name, action, status, current_step, "
+        "request_justification, comment, workflow_snapshot, steps, target_role_revoked, search_text, author, "
+        "updated_by, created, updated, version, reminded_step) VALUES (:id, :wf, 'old', :requester, 'R', :target, "
+        "'T', :role, 'ops', 'GRANT', :status, 1, '', '', '{}', '[]', false, '', :requester, :requester, :created, "
+        ":created, 1, -1)"
+    )
+    entry_sql = (
+        "INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision) "
+        "VALUES (:id, :request, :step, :position, :role, 'leads', :decision)"
+    )
+    at = created if pg else created.replace(tzinfo=None).isoformat(" ")
+    for request_id, status in ((waiting, "WAITING"), (denied, "DENIED")):
+        params = {"id": uid(request_id), "wf": uid(uuid.uuid4()), "requester": uid(requester), "target": uid(target)}
+        asyncio.run(_run(empty_database, request_sql, {**params, "role": uid(role), "status": status, "created": at}))
+    entries = {  # name: (request, step, position, decision)
+        "decided step": (waiting, 0, 0, "APPROVED"),
+        "current step": (waiting, 1, 0, "WAITING"),
+        "current step, decided": (waiting, 1, 1, "APPROVED"),
+        "denied request": (denied, 1, 0, "WAITING"),
+    }
+    ids = {name: uuid.uuid4() for name in entries}
+    for name, (request_id, step, position, decision) in entries.items():
+        params = {"id": uid(ids[name]), "request": uid(request_id), "step": step, "position": position}
+        asyncio.run(_run(empty_database, entry_sql, {**params, "role": uid(role), "decision": decision}))
+    runner.upgrade(empty_database)
+
+    rows = asyncio.run(
+        _run(
+            empty_database, "SELECT id, awaiting, requester_id, target_user_id, request_created FROM request_approvers"
+        )
+    )
+    by_name = {name: next(r for r in rows if str(r[0]).replace("-", "") == ids[name].hex) for name in entries}
+    assert {name: bool(row[1]) for name, row in by_name.items()} == {
+        "decided step": False,
+        "current step": True,
+        "current step, decided": False,
+        "denied request": False,
+    }
+    for row in by_name.values():
+        assert (str(row[2]).replace("-", ""), str(row[3]).replace("-", "")) == (requester.hex, target.hex)
+        assert str(row[4]).startswith("2026-11-01 12:00:00")

@@ -176,3 +176,52 @@ async def test_unfiltered_search_lists_what_concerns_the_user(world: World, queu
     assert await _search(world, "carol", {}) == [alice]
     assert (await world.decide("carol", alice, 1)).status_code == 200
     assert await _search(world, "carol", {}) == [alice]
+
+
+async def _approver_queue(world: World, who: str, **params: object) -> tuple[int, list[str]]:
+    """`active_approvals` as GET reads it (from the approver entries' index) and as search reads it (the general
+    query over requests): both must say the same."""
+    headers = await world.as_(who)
+    listed = await world.client.get(f"{WE}/requests", params={"filter": "active_approvals", **params}, headers=headers)
+    searched = await world.client.post(
+        f"{WE}/requests/search", json={"filter": "active_approvals"}, params=params, headers=headers
+    )
+    assert listed.status_code == searched.status_code == 200, listed.text + searched.text
+    fast = (listed.json()["count"], [item["id"] for item in listed.json()["items"]])
+    general = (searched.json()["count"], [item["id"] for item in searched.json()["items"]])
+    assert fast == general
+    return fast
+
+
+async def test_the_approver_queue_follows_every_change_of_its_requests(world: World, clock: FrozenClock) -> None:
+    r = world.roles
+    # frank holds both team-leads and security: two entries of his on the first step, one request in his queue.
+    await world.create_workflow(
+        workflow_body(r["linux-admins"], ("ANY", [r["team-leads"], r["security"]]), ("ANY", [r["security"]]))
+    )
+    await world.create_workflow(workflow_body(r["db-owners"], ("ANY", [r["team-leads"]])))
+    first = (await world.request_role("alice", "linux-admins")).json()["id"]
+    clock.advance(timedelta(minutes=1))
+    second = (await world.request_role("dave", "db-owners")).json()["id"]
+
+    assert await _approver_queue(world, "frank") == (2, [second, first])
+    assert await _approver_queue(world, "frank", offset=1, limit=1) == (2, [first])
+    assert await _approver_queue(world, "frank", sortdir="ASC") == (2, [first, second])
+    assert await _approver_queue(world, "bob") == (2, [second, first])
+    assert await _approver_queue(world, "carol") == (1, [first])
+
+    assert (await world.decide("bob", first, 0)).status_code == 200  # on to step 1: security only
+    assert await _approver_queue(world, "bob") == (1, [second])
+    assert await _approver_queue(world, "carol") == (1, [first])
+
+    cancelled = await world.client.delete(f"{WE}/requests/{second}", headers=await world.as_("dave"))
+    assert cancelled.status_code == 200
+    assert await _approver_queue(world, "bob") == (0, [])
+
+    assert (await world.decide("carol", first, 1, "DENIED")).status_code == 200
+    assert await _approver_queue(world, "carol") == (0, [])
+    assert await _approver_queue(world, "frank") == (0, [])
+
+    own = (await world.request_role("bob", "db-owners")).json()["id"]
+    assert await _approver_queue(world, "bob") == (0, [])  # never one's own request
+    assert await _approver_queue(world, "frank") == (1, [own])

@@ -5,8 +5,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, String, Text, event, text
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from grantflow.db import Base, uuid_pk
 from grantflow.kit.clock import utc_now
@@ -108,6 +108,19 @@ class RequestApprover(Base):
         Index("ix_request_approvers_request_step", "request_id", "step_index"),
         Index("ix_request_approvers_role_decision", "role_id", "decision"),
         Index("ix_request_approvers_decider", "decider_id"),
+        # An approver's queue, whole: only entries that can still be decided, with what the queue filters on and
+        # sorts by, so counting and paging it never reads the requests themselves.
+        Index(
+            "ix_request_approvers_awaiting",
+            "role_id",
+            "request_created",
+            "request_id",
+            "step_index",
+            "requester_id",
+            "target_user_id",
+            postgresql_where=text("awaiting"),
+            sqlite_where=text("awaiting = 1"),  # as SQLAlchemy writes the test, so that SQLite uses the index
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -121,5 +134,38 @@ class RequestApprover(Base):
     decider_name: Mapped[str | None] = mapped_column(String(200), default=None)
     decision_time: Mapped[datetime | None] = mapped_column(default=None)
     comment: Mapped[str | None] = mapped_column(Text, default=None)
+    # Kept by keep_entries_in_step: true while the entry can still be decided (its request waits on its step and
+    # nobody decided it); the request's creation time, requester and target are copied (they never change).
+    awaiting: Mapped[bool] = mapped_column(default=False)
+    request_created: Mapped[datetime]
+    requester_id: Mapped[uuid.UUID]
+    target_user_id: Mapped[uuid.UUID]
 
     request: Mapped[AccessRequest] = relationship(back_populates="approvers")
+
+
+def sync_entries(request: AccessRequest) -> None:
+    """Bring the request's approver entries in step with it (see RequestApprover.awaiting)."""
+    for entry in request.approvers:
+        awaiting = (
+            request.status == RequestStatus.WAITING
+            and entry.step_index == request.current_step
+            and entry.decision == Decision.WAITING
+        )
+        if entry.awaiting != awaiting:
+            entry.awaiting = awaiting
+        if entry.request_created != request.created:
+            entry.request_created = request.created
+            entry.requester_id = request.requester_id
+            entry.target_user_id = request.target_user_id
+
+
+@event.listens_for(Session, "before_flush")
+def keep_entries_in_step(session: Session, _context: Any, _instances: Any) -> None:
+    """Every change of a request or an entry reaches the copies before it is written, whichever code made it."""
+    changed = {id(o): o for o in (*session.new, *session.dirty) if isinstance(o, AccessRequest)}
+    for entry in (*session.new, *session.dirty):
+        if isinstance(entry, RequestApprover) and entry.request is not None:
+            changed[id(entry.request)] = entry.request
+    for request in changed.values():
+        sync_entries(request)

@@ -541,6 +541,8 @@ async def list_requests(
 ) -> tuple[int, list[AccessRequest]]:
     """One query for every list and search: the filter, what the caller may see, then keywords and time."""
     mapped = await role_service.mapped_role_ids(session, principal.user_id, now)
+    if request_filter == RequestFilter.ACTIVE_APPROVALS and search is None and page.sortkey == "created":
+        return await _approver_queue(session, principal.user_id, mapped, page)
     conditions = [_filter_condition(principal, request_filter, mapped)]
     if search is not None:
         conditions += _search_conditions(search)
@@ -588,27 +590,47 @@ def _decided_by(user_id: uuid.UUID) -> Select[uuid.UUID]:
     return select(RequestApprover.request_id).where(RequestApprover.decider_id == user_id)
 
 
-def _decidable_by(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> Select[uuid.UUID]:
-    """Waiting requests whose current step has an undecided entry of the user's mapped roles (policy.decide)."""
-    entry = aliased(RequestApprover)
+def _awaiting_mine(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> list[ColumnElement[bool]]:
+    """Entries the user may decide now (policy.decide): awaiting, of a mapped role, not on their own request, and
+    not on a step they already decided. Everything here is in ix_request_approvers_awaiting."""
     mine_already = aliased(RequestApprover)
     # NOT IN over (request, step) pairs, not a correlated NOT EXISTS: the pairs the user decided are few and
     # hashed once, whatever the planner believes about them (a misestimate turned NOT EXISTS into a nested loop
     # over every pair: 1 s at a million requests).
     decided = select(mine_already.request_id, mine_already.step_index).where(mine_already.decider_id == user_id)
-    return (
-        select(entry.request_id)
-        .join(AccessRequest, AccessRequest.id == entry.request_id)
-        .where(
-            entry.role_id.in_(role_ids or [uuid.UUID(int=0)]),
-            entry.decision == Decision.WAITING,
-            entry.step_index == AccessRequest.current_step,
-            AccessRequest.status == RequestStatus.WAITING,
-            AccessRequest.requester_id != user_id,
-            AccessRequest.target_user_id != user_id,
-            tuple_(entry.request_id, entry.step_index).not_in(decided),
-        )
+    return [
+        RequestApprover.awaiting == true(),  # rendered as the partial index is written, on both dialects
+        RequestApprover.role_id.in_(role_ids or [uuid.UUID(int=0)]),
+        RequestApprover.requester_id != user_id,
+        RequestApprover.target_user_id != user_id,
+        tuple_(RequestApprover.request_id, RequestApprover.step_index).not_in(decided),
+    ]
+
+
+def _decidable_by(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> Select[uuid.UUID]:
+    """Waiting requests whose current step has an undecided entry of the user's mapped roles (policy.decide)."""
+    return select(RequestApprover.request_id).where(*_awaiting_mine(user_id, role_ids))
+
+
+async def _approver_queue(
+    session: AsyncSession, user_id: uuid.UUID, role_ids: set[uuid.UUID], page: Page
+) -> tuple[int, list[AccessRequest]]:
+    """`active_approvals` by creation time, counted and paged on the entries' index alone; then 50 rows read."""
+    entries = select(RequestApprover.request_id, RequestApprover.request_created).where(
+        *_awaiting_mine(user_id, role_ids)
     )
+    queue = entries.distinct().subquery()  # two of the user's roles may sit on one step
+    count = await session.scalar(select(func.count()).select_from(queue))
+    order = (queue.c.request_created, queue.c.request_id)
+    chosen = (
+        select(queue.c.request_id)
+        .order_by(*(c.desc() if page.descending else c.asc() for c in order))
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    ids = list(await session.scalars(chosen))
+    rows = {r.id: r for r in await session.scalars(select(AccessRequest).where(AccessRequest.id.in_(ids)))}
+    return int(count or 0), [rows[i] for i in ids if i in rows]
 
 
 def _search_conditions(search: SearchIn) -> list[ColumnElement[bool]]:
