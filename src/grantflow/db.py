@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -117,10 +119,23 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+# One writer at a time per SQLite database and process, queued in order. SQLite lets one connection write; the
+# others used to wait in its busy handler, which sleeps up to 100 ms between tries, so under a burst of writes the
+# lock sat idle while writers slept. Other processes on the same file still meet the busy timeout.
+_sqlite_writers: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _writer_turn(sessionmaker: async_sessionmaker[AsyncSession]) -> AbstractAsyncContextManager[object]:
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
+        return nullcontext()
+    return _sqlite_writers.setdefault(bind.sync_engine, asyncio.Lock())
+
+
 @asynccontextmanager
 async def transaction(sessionmaker: async_sessionmaker[AsyncSession], *, writes: bool) -> AsyncIterator[AsyncSession]:
     """One unit of work: commit on success, roll back on any error, always close."""
-    async with sessionmaker() as session:
+    async with _writer_turn(sessionmaker) if writes else nullcontext(), sessionmaker() as session:
         if writes:
             await session.connection(execution_options={SQLITE_IMMEDIATE: True})
         try:
