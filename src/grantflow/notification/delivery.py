@@ -88,13 +88,14 @@ class DeliveryWorker:
                     except DeliveryFailure as failure:
                         if recording is not None:
                             await recording
+                            recording = None
                         failure.reason = _scrub(failure.reason, server.password)
-                        if failure.connection:  # nothing was sent on this connection: the rest share the outcome
-                            for unsent in batch[index:]:
-                                await self._record_failure(unsent, failure, retries, report)
+                        # A connection failure (nothing sent on it) is the outcome of the rest of the batch too.
+                        failed = batch[index:] if failure.connection else [message]
+                        for unsent in failed:
+                            await self._record_failure(unsent, failure, retries, report)
+                        if failure.connection:
                             return
-                        await self._record_failure(message, failure, retries, report)
-                        recording = None
                     else:
                         recording = asyncio.create_task(self._record_sent(message, report))
             finally:
