@@ -83,6 +83,24 @@ def growth(results: list[dict[str, Any]], out: Path) -> None:
     figure.savefig(out / "growth.png", dpi=110)
 
 
+def raw_database(results: list[dict[str, Any]], out: Path) -> None:
+    """grantflow's req/s against the bare driver running the same statements, per backend, at 10 thousand rows."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for axis, backend in zip(axes, sorted({r["backend"] for r in results}), strict=False):
+        rows = [r for r in _by(results, backend, 10_000).values() if r.get("raw_db_rps")]
+        names = [r["scenario"] for r in rows]
+        positions = range(len(rows))
+        axis.bar([p - 0.2 for p in positions], [r["saturation"]["rps"] for r in rows], 0.4, label="grantflow")
+        axis.bar([p + 0.2 for p in positions], [r["raw_db_rps"] for r in rows], 0.4, label="bare driver, same SQL")
+        axis.set_yscale("log")
+        axis.set_xticks(list(positions), names, rotation=30, ha="right", fontsize=8)
+        axis.set_title(f"{backend}, 10 thousand requests")
+    axes[0].set_ylabel("requests (units) per second, log")
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out / "raw-database.png", dpi=110)
+
+
 def main() -> None:
     *files, target = sys.argv[1:]
     out = Path(target)
@@ -91,6 +109,7 @@ def main() -> None:
     throughput(results, out)
     latency(results, out)
     growth(results, out)
+    raw_database(results, out)
     print(f"plots written to {out}")
 
 
