@@ -39,10 +39,19 @@ def upgrade() -> None:
         batch_op.alter_column("request_created", existing_type=sa.DateTime(timezone=True), nullable=False)
         batch_op.alter_column("requester_id", existing_type=sa.Uuid(), nullable=False)
         batch_op.alter_column("target_user_id", existing_type=sa.Uuid(), nullable=False)
+    op.drop_index("ix_request_approvers_decider", table_name="request_approvers")
+    op.create_index(
+        "ix_request_approvers_decider",
+        "request_approvers",
+        ["decider_id"],
+        unique=False,
+        postgresql_where=sa.text("decider_id IS NOT NULL"),
+        sqlite_where=sa.text("decider_id IS NOT NULL"),
+    )
     op.create_index(
         "ix_request_approvers_awaiting",
         "request_approvers",
-        ["role_id", "request_created", "request_id", "step_index", "requester_id", "target_user_id"],
+        ["role_id", "request_created", "request_id", "step_index", "requester_id", "target_user_id", "awaiting"],
         unique=False,
         postgresql_where=sa.text("awaiting"),
         sqlite_where=sa.text("awaiting = 1"),
@@ -50,6 +59,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_request_approvers_decider", table_name="request_approvers")
+    op.create_index("ix_request_approvers_decider", "request_approvers", ["decider_id"], unique=False)
     op.drop_index(
         "ix_request_approvers_awaiting",
         table_name="request_approvers",
