@@ -18,9 +18,7 @@ import matplotlib.pyplot as plt
 
 def _by(results: list[dict[str, Any]], backend: str, scale: int, workers: int = 1) -> dict[str, dict[str, Any]]:
     return {
-        r["scenario"]: r
-        for r in results
-        if r["backend"] == backend and r["scale"] == scale and (r["workers"] == workers or r["scenario"] == "bare")
+        r["scenario"]: r for r in results if r["backend"] == backend and r["scale"] == scale and r["workers"] == workers
     }
 
 

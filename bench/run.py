@@ -436,7 +436,7 @@ def run_backend(backend: str, scale: int, seconds: float, workers: int, scenario
             saturation, half, cpu = measure(
                 "bare handler", f"http://127.0.0.1:{bare_port}", lua("bare", ctx), bare_server.pid, seconds
             )
-            results.append(Result(backend, scale, "bare", 1, saturation, half, cpu))
+            results.append(Result(backend, scale, "bare", workers, saturation, half, cpu))  # this run's baseline
             for scenario in scenarios:
                 saturation, half, cpu = measure(scenario, base, lua(scenario, ctx), server.pid, seconds)
                 result = Result(backend, scale, scenario, workers, saturation, half, cpu)
@@ -483,14 +483,14 @@ def main() -> None:
 
 
 def table(results: list[Result]) -> str:
-    bare = {(r.backend, r.scale): r.saturation.rps for r in results if r.scenario == "bare"}
+    bare = {(r.backend, r.scale, r.workers): r.saturation.rps for r in results if r.scenario == "bare"}
     lines = [
         "| backend | requests stored | workers | scenario | req/s at saturation | of bare | raw driver, same SQL "
         "| of raw | p50 / p99 ms at half | CPU ms/req |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        ratio = r.saturation.rps / bare[(r.backend, r.scale)]
+        ratio = r.saturation.rps / bare[(r.backend, r.scale, r.workers)]
         raw = f"{r.raw_db_rps:,.0f} ({r.statements})" if r.raw_db_rps else "-"
         of_raw = f"{r.saturation.rps / r.raw_db_rps:.1%}" if r.raw_db_rps else "-"
         lines.append(
