@@ -155,15 +155,6 @@ def _collect_garbage() -> Iterator[None]:
     gc.collect()
 
 
-@pytest.fixture(autouse=True)
-def _collect_garbage() -> Iterator[None]:
-    """Collect after each test, so an unclosed connection is reported against the test that leaked it."""
-    yield
-    import gc
-
-    gc.collect()
-
-
 @contextmanager
 def _serve_in_thread(app: FastAPI, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> Iterator[int]:
     """Run the app under uvicorn in a thread on a free loopback port; yields the port."""

@@ -25,7 +25,15 @@ import httpx
 from cryptography import x509
 
 from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol
-from grantflow.notification.smtp import LOCAL_HOSTNAME, SmtpServer, TokenRefused, client_for, fetch_token, tls_context
+from grantflow.notification.smtp import (
+    LOCAL_HOSTNAME,
+    SmtpServer,
+    TokenRefused,
+    client_for,
+    fetch_token,
+    hang_up,
+    tls_context,
+)
 
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
@@ -113,11 +121,7 @@ async def _converse(target: ProbeTarget, policy: ProbePolicy, details: dict[str,
     try:
         await _session(client, target, context, details, stage, greeting)
     finally:
-        if client.is_connected:
-            try:
-                await client.quit()
-            except aiosmtplib.SMTPException:
-                client.close()
+        await hang_up(client)
 
 
 async def _resolve(host: str, port: int, policy: ProbePolicy, details: dict[str, str]) -> list[str]:

@@ -21,7 +21,7 @@ from aiosmtplib.email import flatten_message
 from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol
 from grantflow.notification.compose import header_text
 from grantflow.notification.models import OutboxMessage
-from grantflow.notification.smtp import SmtpServer, TokenCache, TokenRefused, client_for, tls_context
+from grantflow.notification.smtp import SmtpServer, TokenCache, TokenRefused, client_for, hang_up, tls_context
 
 SENDER_NAME = "grantflow"
 AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
@@ -134,12 +134,8 @@ class SmtpBatch:
 
     async def close(self) -> None:
         client, self._client = self._client, None
-        if client is None or not client.is_connected:
-            return
-        try:
-            await client.quit()
-        except aiosmtplib.SMTPException:
-            client.close()
+        if client is not None:
+            await hang_up(client)
 
     async def _connected(self) -> aiosmtplib.SMTP:
         if self._client is not None and self._client.is_connected:

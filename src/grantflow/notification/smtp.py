@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ssl
 import time
@@ -90,6 +91,26 @@ def client_for(server: SmtpServer, context: ssl.SSLContext, timeout: float) -> a
         timeout=timeout,
         local_hostname=LOCAL_HOSTNAME,
     )
+
+
+async def hang_up(client: aiosmtplib.SMTP) -> None:
+    """QUIT, then drop the connection at once and give the loop the turn that closes the socket.
+
+    A TLS connection closed politely finishes its shutdown in later callbacks of the event loop; a probe or a worker
+    that returns first (a test's loop ends) leaves the socket to the garbage collector. Once the server has answered
+    QUIT, or failed to, nothing is lost by aborting.
+    """
+    transport = client.transport
+    try:
+        if client.is_connected:
+            await client.quit()
+    except aiosmtplib.SMTPException:
+        pass
+    finally:
+        client.close()
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+        await asyncio.sleep(0)  # the abort's connection_lost, queued before this task resumes, closes the socket
 
 
 class TokenRefused(Exception):
