@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -51,5 +52,23 @@ async def test_a_connection_used_moments_ago_is_not_pinged() -> None:
         # The failure invalidated the pool: the next checkout gets a fresh connection.
         async with engine.connect() as connection:
             assert await connection.scalar(BACKEND_PID) != first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_nested_write_transaction_on_sqlite_fails_at_once_instead_of_waiting_for_itself(
+    tmp_path: Path,
+) -> None:
+    from grantflow.db import make_sessionmaker, transaction
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/nested.db")
+    sessions = make_sessionmaker(engine)
+    try:
+        async with transaction(sessions, writes=True):
+            with pytest.raises(RuntimeError, match="inside another"):
+                async with asyncio.timeout(5), transaction(sessions, writes=True):
+                    pass
+        async with transaction(sessions, writes=True) as session:  # the queue is free again
+            assert await session.scalar(text("SELECT 1")) == 1
     finally:
         await engine.dispose()

@@ -123,13 +123,29 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 # others used to wait in its busy handler, which sleeps up to 100 ms between tries, so under a burst of writes the
 # lock sat idle while writers slept. Other processes on the same file still meet the busy timeout.
 _sqlite_writers: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+_sqlite_writer_task: weakref.WeakKeyDictionary[Engine, asyncio.Task[Any]] = weakref.WeakKeyDictionary()
 
 
 def _writer_turn(sessionmaker: async_sessionmaker[AsyncSession]) -> AbstractAsyncContextManager[object]:
     bind = sessionmaker.kw.get("bind")
     if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
         return nullcontext()
-    return _sqlite_writers.setdefault(bind.sync_engine, asyncio.Lock())
+    return _sqlite_turn(bind.sync_engine)
+
+
+@asynccontextmanager
+async def _sqlite_turn(engine: Engine) -> AsyncIterator[None]:
+    task = asyncio.current_task()
+    if task is not None and _sqlite_writer_task.get(engine) is task:
+        # It would wait for itself forever (before the queue, SQLite's busy timeout failed it after 30 s).
+        raise RuntimeError("a write transaction opened inside another one on SQLite")
+    async with _sqlite_writers.setdefault(engine, asyncio.Lock()):
+        if task is not None:
+            _sqlite_writer_task[engine] = task
+        try:
+            yield
+        finally:
+            _sqlite_writer_task.pop(engine, None)
 
 
 @asynccontextmanager
