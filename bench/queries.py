@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from grantflow.access_request import service
+from grantflow.access_request import queries, render
 from grantflow.access_request.schemas import SearchIn
-from grantflow.auth.deps import Principal
+from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import Scope
 from grantflow.db import create_engine, make_sessionmaker
 from grantflow.kit.pagination import Page
@@ -45,15 +45,15 @@ async def main(url: str) -> None:
     ) -> Callable[[], Awaitable[object]]:
         async def run() -> object:
             async with sessions() as session:
-                flt = service.parse_filter(name)
-                _, items = await service.list_requests(session, principal, flt, page, now, search)
-                return await service.render(session, principal, items)
+                flt = queries.parse_filter(name)
+                _, items = await queries.list_requests(session, principal, flt, page, now, search)
+                return await render.render(session, principal, items)
 
         return run
 
     async def single() -> object:
         async with sessions() as session:
-            return await service.read_request(session, auditor, uuid.UUID(str(request_id)), now)
+            return await render.read_request(session, auditor, uuid.UUID(str(request_id)), now)
 
     cases: dict[str, Callable[[], Awaitable[object]]] = {
         "GET /requests/{id}": single,

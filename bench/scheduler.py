@@ -31,6 +31,7 @@ from grantflow.audit.service import SYSTEM
 from grantflow.config import Config
 from grantflow.grant import service as grant_service
 from grantflow.grant.models import Grant
+from grantflow.grant.terms import GrantOrder
 from grantflow.kit.clock import SystemClock
 from grantflow.prepare import admin_session, prepare
 from grantflow.role import service as role_service
@@ -67,7 +68,8 @@ async def _seed(config: Config, count: int) -> None:
                 updated=now,
             )
             session.add(request)
-            await grant_service.open_grant(session, request, now, SYSTEM)
+            order = GrantOrder(request.id, request.target_user_id, request.requested_role_id, request.terms)
+            await grant_service.open_grant(session, order, now, SYSTEM)
         await session.commit()
 
 

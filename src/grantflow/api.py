@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from grantflow import status
 from grantflow.access_request.router import router as requests_router
 from grantflow.audit.router import router as audit_router
-from grantflow.auth.router import router as auth_router
 from grantflow.engine_settings.router import router as settings_router
 from grantflow.errors import ERROR_RESPONSES
 from grantflow.grant.router import router as grants_router
-from grantflow.monitoring import router as metrics_router
 from grantflow.notification.router import router as outbox_router
+from grantflow.notification.router import testsmtp_router
+from grantflow.oauth.router import router as auth_router
+from grantflow.ops.router import metrics_router, status_router
 from grantflow.role.router import router as role_store_router
 from grantflow.user.router import router as user_store_router
 from grantflow.workflow.router import router as workflows_router
@@ -24,14 +24,15 @@ LOCAL_USER_STORE = "/local-user-store/api/v1"
 GRANTFLOW = "/grantflow/api/v1"
 
 ROUTES: tuple[tuple[str, APIRouter], ...] = (
-    (WORKFLOW_ENGINE, status.router),
+    (WORKFLOW_ENGINE, status_router),
     (WORKFLOW_ENGINE, workflows_router),
     (WORKFLOW_ENGINE, requests_router),
     (WORKFLOW_ENGINE, settings_router),
-    (AUTH, status.router),
-    (ROLE_STORE, status.router),
+    (WORKFLOW_ENGINE, testsmtp_router),
+    (AUTH, status_router),
+    (ROLE_STORE, status_router),
     (ROLE_STORE, role_store_router),
-    (LOCAL_USER_STORE, status.router),
+    (LOCAL_USER_STORE, status_router),
     (LOCAL_USER_STORE, user_store_router),
     (GRANTFLOW, outbox_router),
     (GRANTFLOW, grants_router),

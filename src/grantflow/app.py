@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from grantflow import __version__, api, background
-from grantflow.auth.router import on_oauth_error
-from grantflow.auth.service import OAuthError
+from grantflow import __version__, api
 from grantflow.config import Config
 from grantflow.errors import install_error_handlers
+from grantflow.jobs import workers
 from grantflow.kit.body_limit import BodyLimitMiddleware
 from grantflow.kit.clock import Clock, SystemClock
+from grantflow.oauth.router import on_oauth_error
+from grantflow.oauth.service import OAuthError
 from grantflow.runtime import open_runtime
 
 DESCRIPTION = """A self-hosted role-granting workflow engine, wire-compatible with the PrivX Workflow Engine API v1.
@@ -30,7 +31,7 @@ def create_app(config: Config, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(config, clock) as runtime:
             app.state.runtime = runtime
-            async with background.running_in_background(runtime, enabled=config.background_workers):
+            async with workers.running_in_background(runtime, enabled=config.background_workers):
                 yield
 
     app = FastAPI(title="grantflow", version=__version__, description=DESCRIPTION, lifespan=lifespan)

@@ -113,7 +113,7 @@ def worker(config_file: ConfigFile = None) -> None:
 async def _run_worker(config: Config) -> None:
     import signal
 
-    from grantflow.background import run_workers
+    from grantflow.jobs.workers import run_workers
     from grantflow.kit.clock import SystemClock
     from grantflow.runtime import open_runtime
 

@@ -2,11 +2,12 @@
 
 from grantflow.access_request.models import AccessRequest, RequestApprover
 from grantflow.audit.models import AuditEvent
-from grantflow.auth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken, SigningKey
+from grantflow.auth.models import SigningKey
 from grantflow.db import Base
 from grantflow.engine_settings.models import EngineSettings
 from grantflow.grant.models import Grant
 from grantflow.notification.models import OutboxMessage
+from grantflow.oauth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken
 from grantflow.role.models import Membership, Role
 from grantflow.user.models import User
 from grantflow.workflow.models import Workflow, WorkflowTargetRole

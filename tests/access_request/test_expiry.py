@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+from grantflow.jobs.scheduler import Scheduler
 from grantflow.kit.clock import FrozenClock
 from grantflow.runtime import Runtime
-from grantflow.scheduler import Scheduler
 from tests.factories import WE, World, workflow_body
 from tests.notification.outbox_helpers import SETTINGS, outbox_rows
 

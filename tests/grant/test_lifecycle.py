@@ -13,10 +13,10 @@ import httpx
 from sqlalchemy import func, select
 
 from grantflow.audit.models import AuditEvent
+from grantflow.jobs.scheduler import Scheduler
 from grantflow.kit.clock import FrozenClock
 from grantflow.role.models import Membership
 from grantflow.runtime import Runtime
-from grantflow.scheduler import Scheduler
 from tests.factories import WE, World, bearer, holds, token_for, workflow_body
 from tests.notification.outbox_helpers import SETTINGS, outbox_rows
 

@@ -19,6 +19,7 @@ from grantflow.audit.models import AuditEvent
 from grantflow.audit.service import SYSTEM
 from grantflow.grant import service as grant_service
 from grantflow.grant.models import Grant
+from grantflow.grant.terms import GrantOrder
 from grantflow.kit.clock import SystemClock
 from grantflow.role.models import Membership
 from grantflow.runtime import Runtime
@@ -59,7 +60,8 @@ async def approve_windows(world: World, runtime: Runtime, count: int) -> None:
                 updated=now,
             )
             session.add(request)
-            await grant_service.open_grant(session, request, now, SYSTEM)
+            order = GrantOrder(request.id, request.target_user_id, request.requested_role_id, request.terms)
+            await grant_service.open_grant(session, order, now, SYSTEM)
         await session.commit()
 
 

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from grantflow.access_request.snapshot import StepSnapshot, WorkflowSnapshot
 from grantflow.db import Base, uuid_pk
+from grantflow.grant.terms import GrantTerms
 from grantflow.kit.clock import utc_now
 
 
@@ -98,6 +100,22 @@ class AccessRequest(Base):
     )
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def snapshot(self) -> WorkflowSnapshot:
+        return WorkflowSnapshot.from_json(self.workflow_snapshot)
+
+    @property
+    def step_snapshots(self) -> list[StepSnapshot]:
+        return [StepSnapshot.from_json(s) for s in self.steps]
+
+    @property
+    def terms(self) -> GrantTerms:
+        """The grant terms as they stand (an approver may not change them; PrivX keeps both copies)."""
+        return GrantTerms.of(self.grant_type, self.grant_start, self.grant_end, self.floating_length)
+
+    def step_entries(self, step: int) -> list[RequestApprover]:
+        return [a for a in self.approvers if a.step_index == step]
 
 
 class RequestApprover(Base):

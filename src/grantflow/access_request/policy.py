@@ -5,7 +5,9 @@ Rules (privx-workflow-engine-api.md §6.1-6.2, decisions.md §3-4):
 - ANY: one approval completes the step; ALL: every approver entry must be approved;
 - one denial denies the whole request;
 - only mapped members of an approver role decide, never the requester or the target user;
-- the decision names the current step (0-based); one person fills at most one entry of a step.
+- the decision names the current step (0-based); one person fills at most one entry of a step;
+- a GRANT request's terms must be a type the workflow allows, within its limits (0 = no limit);
+- the requester cancels a waiting request; an admin deletes an undecided one; decided ones stay for audit.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from grantflow.access_request.models import Decision, RequestStatus
+from grantflow.access_request.snapshot import WorkflowSnapshot
 from grantflow.errors import ErrorCode, InvalidRequestData, PermissionDenied
+from grantflow.grant.terms import GrantTerms
+from grantflow.role.models import GrantType
 from grantflow.workflow.models import StepMatch
 
 
@@ -43,9 +50,10 @@ class RequestState:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a decision does: which entry it fills, and where the request goes next."""
+    """What a decision does: which entry of which step it fills, and where the request goes next."""
 
     entry_index: int
+    decided_step: int
     status: RequestStatus
     current_step: int
     auto_approved_steps: tuple[int, ...] = ()
@@ -53,6 +61,11 @@ class Outcome:
     @property
     def completed(self) -> bool:
         return self.status == RequestStatus.APPROVED
+
+    @property
+    def closes_step(self) -> bool:
+        """False while an ALL step still waits for other approvers: nobody else needs to hear of it yet."""
+        return self.status != RequestStatus.WAITING or self.current_step != self.decided_step
 
 
 @dataclass(frozen=True)
@@ -103,14 +116,15 @@ def decide(
     current = state.steps[step]
     entry_index = _entry_for(current, actor_id, actor_mapped_roles)
     if decision == Decision.DENIED:
-        return Outcome(entry_index=entry_index, status=RequestStatus.DENIED, current_step=step)
+        return Outcome(entry_index, step, status=RequestStatus.DENIED, current_step=step)
     approvers = list(current.approvers)
     approvers[entry_index] = ApproverEntry(approvers[entry_index].role_id, Decision.APPROVED, actor_id)
     if not step_complete(Step(current.match, tuple(approvers))):
-        return Outcome(entry_index=entry_index, status=RequestStatus.WAITING, current_step=step)
+        return Outcome(entry_index, step, status=RequestStatus.WAITING, current_step=step)
     nxt = advance(state.steps, step + 1)
     return Outcome(
-        entry_index=entry_index,
+        entry_index,
+        step,
         status=nxt.status,
         current_step=nxt.current_step,
         auto_approved_steps=nxt.auto_approved_steps,
@@ -146,3 +160,92 @@ def may_revoke(
         and can_bypass
         and (actor_is_admin or actor_approved_it)
     )
+
+
+# -- grant terms ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestedTerms:
+    """The grant fields of a GRANT request as the client sent them."""
+
+    grant_type: GrantType | None
+    start: datetime | None
+    end: datetime | None
+    floating_hours: int | None
+
+
+def grant_terms(requested: RequestedTerms, limits: WorkflowSnapshot, now: datetime) -> GrantTerms:
+    """The terms a GRANT request keeps, checked against the workflow's limits (0 = no limit)."""
+    grant_type = requested.grant_type or GrantType.PERMANENT
+    if grant_type not in limits.grant_types:
+        raise InvalidRequestData(
+            f"grant type {grant_type} is not allowed by this workflow (allowed: {', '.join(limits.grant_types)})",
+            property="grant_type",
+            error_code=ErrorCode.VALUE_OUT_OF_BOUNDS,
+        )
+    if grant_type == GrantType.PERMANENT:
+        return GrantTerms(grant_type)
+    if grant_type == GrantType.FLOATING:
+        return GrantTerms(grant_type, floating_hours=_floating_hours(requested.floating_hours, limits))
+    return _time_window(requested, limits, now)
+
+
+def _time_window(requested: RequestedTerms, limits: WorkflowSnapshot, now: datetime) -> GrantTerms:
+    start, end = requested.start, requested.end
+    if start is None or end is None:
+        raise InvalidRequestData(
+            "a time-restricted grant needs grant_start and grant_end",
+            property="grant_start" if start is None else "grant_end",
+            error_code=ErrorCode.REQUIRED_VALUE_MISSING,
+        )
+    if end <= start:
+        raise InvalidRequestData("grant_end must be after grant_start", property="grant_end")
+    if end <= now:
+        raise InvalidRequestData("grant_end is in the past", property="grant_end")
+    limit = limits.max_time_restricted_duration
+    if limit and end - start > timedelta(days=limit):
+        raise InvalidRequestData(
+            f"the window is longer than the workflow allows ({limit} days)",
+            property="grant_end",
+            error_code=ErrorCode.VALUE_OUT_OF_BOUNDS,
+        )
+    return GrantTerms(GrantType.TIME_RESTRICTED, start=start, end=end)
+
+
+def _floating_hours(hours: int | None, limits: WorkflowSnapshot) -> int:
+    if hours is None or hours < 1:
+        raise InvalidRequestData(
+            "a floating grant needs floating_length of at least 1 hour",
+            property="floating_length",
+            error_code=ErrorCode.VALUE_OUT_OF_BOUNDS,
+        )
+    limit = limits.max_floating_duration
+    if limit and hours > limit:
+        raise InvalidRequestData(
+            f"floating_length is longer than the workflow allows ({limit} hours)",
+            property="floating_length",
+            error_code=ErrorCode.VALUE_OUT_OF_BOUNDS,
+        )
+    return hours
+
+
+# -- withdrawing ------------------------------------------------------------------------------------------------
+
+
+class Withdrawal(StrEnum):
+    CANCEL = "CANCEL"  # the requester withdraws: the request stays, CANCELLED
+    DELETE = "DELETE"  # an admin removes an undecided request
+
+
+def withdrawal(*, status: RequestStatus, actor_is_requester: bool, actor_is_admin: bool) -> Withdrawal:
+    """What DELETE /requests/{id} does for this caller, or the error that explains why it cannot."""
+    if actor_is_requester and status == RequestStatus.WAITING:
+        return Withdrawal.CANCEL
+    if actor_is_admin:
+        if status in (RequestStatus.APPROVED, RequestStatus.DENIED):
+            raise InvalidRequestData("decided requests are kept for audit", property="status")
+        return Withdrawal.DELETE
+    if actor_is_requester:
+        raise InvalidRequestData(f"the request is {status}; only waiting requests can be cancelled", property="status")
+    raise PermissionDenied("only the requester or an administrator can delete a request")

@@ -7,17 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from grantflow.access_request import service
+from grantflow.access_request import commands, queries, render
 from grantflow.access_request.schemas import AccessRequestIn, AccessRequestOut, DecisionIn, SearchIn
-from grantflow.auth.deps import RequestsCreate, RequestsRead, RequestsWrite
 from grantflow.db import ReadSessionDep, SessionDep
+from grantflow.http.deps import RequestsCreate, RequestsRead, RequestsWrite
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, ResultSet
 from grantflow.runtime import RuntimeDep
 
 router = APIRouter(prefix="/requests", tags=["requests"])
 
-RequestPage = Annotated[Page, Depends(page_params(service.SORT_KEYS, "created", default_desc=True))]
+RequestPage = Annotated[Page, Depends(page_params(queries.SORT_KEYS, "created", default_desc=True))]
 FILTER_HELP = "requests | active_requests | approvals | active_approvals | all (any case)"
 
 
@@ -29,16 +29,16 @@ async def list_requests(
     page: RequestPage,
     filter: Annotated[str, Query(description=FILTER_HELP)],
 ) -> ResultSet[AccessRequestOut]:
-    request_filter = service.parse_filter(filter)
-    count, items = await service.list_requests(session, principal, request_filter, page, runtime.clock.now())
-    return ResultSet(count=count, items=await service.render(session, principal, items))
+    request_filter = queries.parse_filter(filter)
+    count, items = await queries.list_requests(session, principal, request_filter, page, runtime.clock.now())
+    return ResultSet(count=count, items=await render.render(session, principal, items))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Identifier, summary="Request a role")
 async def create_request(
     principal: RequestsCreate, session: SessionDep, runtime: RuntimeDep, body: AccessRequestIn
 ) -> Identifier:
-    request = await service.create_request(session, principal, body, runtime.clock.now())
+    request = await commands.create_request(session, principal, body, runtime.clock.now())
     return Identifier(id=str(request.id))
 
 
@@ -52,23 +52,23 @@ async def search_requests(
     filter: Annotated[str | None, Query(description=FILTER_HELP)] = None,
 ) -> ResultSet[AccessRequestOut]:
     search = body or SearchIn()
-    request_filter = service.parse_filter(filter or search.filter)
-    count, items = await service.list_requests(session, principal, request_filter, page, runtime.clock.now(), search)
-    return ResultSet(count=count, items=await service.render(session, principal, items))
+    request_filter = queries.parse_filter(filter or search.filter)
+    count, items = await queries.list_requests(session, principal, request_filter, page, runtime.clock.now(), search)
+    return ResultSet(count=count, items=await render.render(session, principal, items))
 
 
 @router.get("/{request_id}", response_model=AccessRequestOut, summary="Get a request")
 async def get_request(
     request_id: uuid.UUID, principal: RequestsRead, session: ReadSessionDep, runtime: RuntimeDep
 ) -> AccessRequestOut:
-    return await service.read_request(session, principal, request_id, runtime.clock.now())
+    return await render.read_request(session, principal, request_id, runtime.clock.now())
 
 
 @router.delete("/{request_id}", summary="Cancel (requester) or delete (admin) a request")
 async def delete_request(
     request_id: uuid.UUID, principal: RequestsWrite, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    await service.delete_request(session, principal, request_id, runtime.clock.now())
+    await commands.delete_request(session, principal, request_id, runtime.clock.now())
     return Response(status_code=status.HTTP_200_OK)
 
 
@@ -80,7 +80,7 @@ async def decide(
     runtime: RuntimeDep,
     body: DecisionIn,
 ) -> Response:
-    await service.decide(session, principal, request_id, body, runtime.clock.now())
+    await commands.decide(session, principal, request_id, body, runtime.clock.now())
     return Response(status_code=status.HTTP_200_OK)
 
 
@@ -88,5 +88,5 @@ async def decide(
 async def revoke_role(
     request_id: uuid.UUID, principal: RequestsWrite, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    await service.revoke_role(session, principal, request_id, runtime.clock.now())
+    await commands.revoke_role(session, principal, request_id, runtime.clock.now())
     return Response(status_code=status.HTTP_200_OK)

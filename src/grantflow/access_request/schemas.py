@@ -10,9 +10,18 @@ from pydantic import AwareDatetime, Field, StrictInt
 
 from grantflow.access_request.models import Decision, RequestAction, RequestStatus
 from grantflow.grant.models import GrantState
-from grantflow.kit.schema import EmptyAsNone, InputModel, NullableStr, OutputModel, Text, Upper
+from grantflow.kit.schema import (
+    EmptyAsNone,
+    InputModel,
+    NullableStr,
+    OutputModel,
+    RoleHandle,
+    RoleRef,
+    Text,
+    Upper,
+    UserHandle,
+)
 from grantflow.role.models import GrantType
-from grantflow.role.schemas import RoleHandle, RoleRef, UserHandle
 from grantflow.workflow.models import StepMatch
 
 MAX_FLOATING_HOURS = 8760

@@ -11,8 +11,8 @@ from pydantic import AwareDatetime
 from grantflow.audit import service
 from grantflow.audit.schemas import AuditEventOut
 from grantflow.audit.service import AuditAction, EventFilter
-from grantflow.auth.deps import Admin
 from grantflow.db import ReadSessionDep
+from grantflow.http.deps import Admin
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import ResultSet
 

@@ -1,11 +1,9 @@
-"""The one place where role permissions become token scopes (decisions.md §3)."""
+"""Token scopes and the any-of rule that checks them (decisions.md §3)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
-
-from grantflow.role.models import ADMIN_ROLE
 
 
 class Scope(StrEnum):
@@ -24,74 +22,6 @@ class Scope(StrEnum):
     API_CLIENTS_MANAGE = "apiClientsManage"
 
 
-PERMISSION_SCOPES: dict[str, Scope] = {
-    "workflows-view": Scope.WORKFLOWS_VIEW,
-    "workflows-manage": Scope.WORKFLOWS_MANAGE,
-    "workflows-requests": Scope.WORKFLOWS_REQUESTS,
-    "workflows-requests-on-behalf": Scope.WORKFLOWS_REQUEST_ON_BEHALF,
-    "requests-view": Scope.REQUESTS_VIEW,
-    "users-view": Scope.USERS_VIEW,
-    "users-manage": Scope.USERS_MANAGE,
-    "roles-view": Scope.ROLES_VIEW,
-    "roles-manage": Scope.ROLES_MANAGE,
-    "api-clients-manage": Scope.API_CLIENTS_MANAGE,
-}
-
-# PrivX's whole permission vocabulary (privx-identity-subset.md §2.1): roles store and echo any of these; only
-# the ones above give grantflow scopes. Anything else is refused when a role is written.
-KNOWN_PERMISSIONS = frozenset(
-    {
-        "licenses-manage",
-        "api-clients-manage",
-        "idp-clients-view",
-        "idp-clients-manage",
-        "connections-view",
-        "connections-manage",
-        "connections-playback",
-        "connections-terminate",
-        "connections-manual",
-        "connections-trail",
-        "connections-authorize",
-        "ueba-view",
-        "ueba-manage",
-        "hosts-view",
-        "hosts-manage",
-        "privx-host-provisioning",
-        "network-targets-view",
-        "network-targets-manage",
-        "role-target-resources-view",
-        "role-target-resources-manage",
-        "roles-view",
-        "roles-manage",
-        "sources-view",
-        "sources-manage",
-        "sources-data-push",
-        "users-view",
-        "users-manage",
-        "logs-view",
-        "logs-manage",
-        "workflows-manage",
-        "workflows-view",
-        "vault-manage",
-        "vault-add",
-        "access-groups-manage",
-        "workflows-requests-on-behalf",
-        "workflows-requests",
-        "authorized-keys-manage",
-        "settings-manage",
-        "settings-view",
-        "requests-view",
-        "certificates-view",
-        "webauthn-credentials-manage",
-        "mobilegw-view",
-        "mobilegw-manage",
-        "target-domains-view",
-        "target-domains-manage",
-        "access-roles-manage",
-        "",
-    }
-)
-
 SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.ADMIN: "built-in administrator (role privx-admin); passes every check",
     Scope.USER: "every authenticated user",
@@ -107,15 +37,6 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.ROLES_MANAGE: "manage roles and give any role to anyone (effectively superuser)",
     Scope.API_CLIENTS_MANAGE: "manage API clients and read their secrets",
 }
-
-
-def scopes_for(role_names: Iterable[str], permissions: Iterable[str]) -> frozenset[Scope]:
-    """Scopes of a user holding these roles and permissions; every user has `user`."""
-    scopes = {Scope.USER}
-    scopes.update(PERMISSION_SCOPES[p] for p in permissions if p in PERMISSION_SCOPES)
-    if ADMIN_ROLE in role_names:
-        scopes.add(Scope.ADMIN)
-    return frozenset(scopes)
 
 
 def satisfies(held: frozenset[str], required: Iterable[str]) -> bool:

@@ -1,13 +1,13 @@
-"""`/workflow-engine/api/v1/settings` and `/testsmtp`."""
+"""`/workflow-engine/api/v1/settings` (POST /testsmtp lives with the probe, in notification/router.py)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from grantflow.auth.deps import WorkflowsManage, WorkflowsView
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.engine_settings import service
-from grantflow.engine_settings.schemas import SettingsIn, SettingsOut, SmtpTestOut
+from grantflow.engine_settings.schemas import SettingsIn, SettingsOut
+from grantflow.http.deps import WorkflowsManage, WorkflowsView
 from grantflow.runtime import RuntimeDep
 
 router = APIRouter(tags=["settings"])
@@ -22,8 +22,3 @@ async def get_settings(_: WorkflowsView, session: ReadSessionDep) -> SettingsOut
 async def put_settings(_: WorkflowsManage, session: SessionDep, runtime: RuntimeDep, body: SettingsIn) -> Response:
     await service.update_settings(session, runtime.secret_box, body, runtime.clock.now())
     return Response(status_code=status.HTTP_200_OK)
-
-
-@router.post("/testsmtp", response_model=SmtpTestOut, summary="Test e-mail settings merged over the stored ones")
-async def test_smtp(principal: WorkflowsManage, runtime: RuntimeDep, body: SettingsIn) -> SmtpTestOut:
-    return await service.test_smtp(runtime, principal.user_id, body)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.db import transaction
 from grantflow.engine_settings.models import SETTINGS_ROW_ID, EngineSettings
-from grantflow.engine_settings.schemas import SettingsIn, SettingsOut, SmtpAuthMode, SmtpTestOut
+from grantflow.engine_settings.schemas import SettingsIn, SettingsOut, SmtpAuthMode
 from grantflow.errors import ErrorCode, InvalidRequestData
 from grantflow.kit.secretbox import SecretBox
-from grantflow.notification.probe import ProbePolicy, ProbeTarget, probe
-from grantflow.notification.smtp import SmtpServer
-from grantflow.runtime import Runtime
-from grantflow.user import service as user_service
 
 SECRET_KEY = "smtp_server_password"
 NOT_STORED = frozenset({SECRET_KEY, "test_recipient"})
@@ -69,39 +62,7 @@ async def update_settings(session: AsyncSession, box: SecretBox, body: SettingsI
     return values
 
 
-async def test_smtp(runtime: Runtime, caller_id: uuid.UUID, body: SettingsIn) -> SmtpTestOut:
-    """Run the SMTP conversation with the given settings over the stored ones; never raises, never leaks.
-
-    The settings are read in a short transaction that ends before the probe starts: the probe may take seconds
-    on the network and holds no database connection meanwhile.
-    """
-    async with transaction(runtime.sessionmaker, writes=False) as session:
-        target = await _probe_target(session, runtime.secret_box, body, caller_id)
-    config = runtime.config
-    policy = ProbePolicy(
-        total_seconds=config.smtp_probe_seconds,
-        allowed_hosts=config.smtp_allowed_host_set,
-        ca_file=config.smtp_ca_file,
-    )
-    status, details = await probe(target, policy)
-    return SmtpTestOut(status=status, details=details)
-
-
-async def _probe_target(session: AsyncSession, box: SecretBox, body: SettingsIn, caller_id: uuid.UUID) -> ProbeTarget:
-    values = merged(await get_settings(session), body)
-    password = body.smtp_server_password or await _stored_password(session, box)
-    recipient = body.test_recipient or (await user_service.get_user(session, caller_id)).email
-    server = SmtpServer.from_settings(values, password)
-    return ProbeTarget(**asdict(server), recipient=recipient)
-
-
-async def stored_server(session: AsyncSession, box: SecretBox) -> tuple[SettingsOut, SmtpServer]:
-    """The stored settings and the SMTP server they name, password unsealed: what mail delivery uses."""
-    values = await get_settings(session)
-    return values, SmtpServer.from_settings(values, await _stored_password(session, box))
-
-
-async def _stored_password(session: AsyncSession, box: SecretBox) -> str:
+async def stored_password(session: AsyncSession, box: SecretBox) -> str:
     row = await _row(session)
     if row is None or not row.smtp_password_sealed:
         return ""

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from grantflow.auth.deps import AnyUser, GrantsView
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.grant import service
 from grantflow.grant.models import GrantState
 from grantflow.grant.schemas import GrantOut
+from grantflow.http.deps import AnyUser, GrantsView
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import ResultSet
 from grantflow.runtime import RuntimeDep

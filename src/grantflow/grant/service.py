@@ -8,19 +8,18 @@ moves once, and a revoked or ended grant never comes back.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.access_request.models import AccessRequest
 from grantflow.audit import service as audit
 from grantflow.audit.service import SYSTEM, Actor, AuditAction
 from grantflow.errors import InvalidRequestData, NotFound
 from grantflow.grant.models import OPEN_STATES, Grant, GrantState
+from grantflow.grant.terms import GrantOrder
 from grantflow.kit.pagination import Page, paginate
-from grantflow.notification import compose as notify
 from grantflow.role import service as role_service
 from grantflow.role.models import GrantType
 
@@ -30,18 +29,18 @@ SORT_KEYS = {"created": Grant.created, "starts_at": Grant.starts_at, "ends_at": 
 # -- opening ----------------------------------------------------------------------------------------------------
 
 
-async def open_grant(session: AsyncSession, request: AccessRequest, now: datetime, actor: Actor) -> Grant:
+async def open_grant(session: AsyncSession, order: GrantOrder, now: datetime, actor: Actor) -> Grant:
     """The grant of a finally approved GRANT request, with its membership row unless it is floating."""
-    grant_type = GrantType(request.grant_type or GrantType.PERMANENT)
+    grant_type = order.terms.grant_type
     grant = Grant(
         id=uuid.uuid4(),
-        request_id=request.id,
-        user_id=request.target_user_id,
-        role_id=request.requested_role_id,
+        request_id=order.request_id,
+        user_id=order.user_id,
+        role_id=order.role_id,
         grant_type=grant_type,
-        starts_at=request.grant_start if grant_type == GrantType.TIME_RESTRICTED else None,
-        ends_at=request.grant_end if grant_type == GrantType.TIME_RESTRICTED else None,
-        floating_hours=request.floating_length if grant_type == GrantType.FLOATING else None,
+        starts_at=order.terms.start,
+        ends_at=order.terms.end,
+        floating_hours=order.terms.floating_hours,
         created=now,
         updated=now,
     )
@@ -144,13 +143,16 @@ async def _end(
 
 @dataclass
 class DueWork:
+    """What one pass did; the ended and ending grants are for the caller to tell their people about."""
+
     started: int = 0
-    ended: int = 0
+    ended: list[Grant] = field(default_factory=list)
+    ending: list[Grant] = field(default_factory=list)
     noticed: int = 0
 
     @property
     def total(self) -> int:
-        return self.started + self.ended + self.noticed
+        return self.started + len(self.ended) + self.noticed
 
 
 async def run_due(session: AsyncSession, now: datetime, notice: timedelta | None, limit: int) -> DueWork:
@@ -169,15 +171,14 @@ async def run_due(session: AsyncSession, now: datetime, notice: timedelta | None
     due_end = select(Grant).where(Grant.state == GrantState.ACTIVE, Grant.ends_at <= now)
     for grant in await _locked(session, due_end.order_by(Grant.ends_at).limit(limit), skip_locked=True):
         await _end(session, grant, now, GrantState.ENDED, SYSTEM, "the granted time ran out")
-        await notify.grant_ended(session, await _request(session, grant), now)
-        work.ended += 1
+        work.ended.append(grant)
     if notice:
-        work.noticed = await _send_notices(session, now, notice, limit)
+        work.noticed, work.ending = await _due_notices(session, now, notice, limit)
     return work
 
 
-async def _send_notices(session: AsyncSession, now: datetime, notice: timedelta, limit: int) -> int:
-    """Tell target users `notice` before their grant ends, if the grant lasts longer than that."""
+async def _due_notices(session: AsyncSession, now: datetime, notice: timedelta, limit: int) -> tuple[int, list[Grant]]:
+    """Grants ending within `notice`, marked as noticed; those that last longer than `notice` are to be told."""
     query = (
         select(Grant)
         .where(
@@ -190,11 +191,12 @@ async def _send_notices(session: AsyncSession, now: datetime, notice: timedelta,
         .limit(limit)
     )
     grants = await _locked(session, query, skip_locked=True)
+    ending = []
     for grant in grants:
         grant.notice_sent = True
         if grant.starts_at is not None and grant.ends_at is not None and grant.ends_at - grant.starts_at > notice:
-            await notify.grant_ending(session, await _request(session, grant), grant.ends_at, now)
-    return len(grants)
+            ending.append(grant)
+    return len(grants), ending
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
@@ -239,10 +241,6 @@ async def _locked(session: AsyncSession, query: Select[Grant], skip_locked: bool
     """The rows, locked, read afresh (another transaction may just have changed them)."""
     locked = query.with_for_update(of=Grant, skip_locked=skip_locked).execution_options(populate_existing=True)
     return list(await session.scalars(locked))
-
-
-async def _request(session: AsyncSession, grant: Grant) -> AccessRequest | None:
-    return await session.get(AccessRequest, grant.request_id)
 
 
 def _audit(session: AsyncSession, grant: Grant, action: AuditAction, now: datetime, actor: Actor, reason: str) -> None:

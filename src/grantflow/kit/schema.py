@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
@@ -73,3 +74,25 @@ def _empty_as_none(value: object) -> object:
 
 # Go clients send "" for unset ids and times.
 EmptyAsNone = BeforeValidator(_empty_as_none)
+
+
+# -- PrivX handles: how roles and users are named inside workflows, requests and API clients --------------------
+
+
+class RoleRef(InputModel):
+    """A role named by a client: only `id` counts; `name` and `deleted` are ignored."""
+
+    id: uuid.UUID
+    name: Annotated[StrictStr, Field(max_length=NAME_MAX)] | None = None
+
+
+class RoleHandle(OutputModel):
+    id: uuid.UUID
+    name: str
+    deleted: bool = False
+
+
+class UserHandle(OutputModel):
+    id: uuid.UUID
+    display_name: str
+    deleted: bool = False

@@ -7,22 +7,20 @@ outbox row per person; the delivery worker sends them later (decisions.md §6).
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.errors import MessageError
-from email.headerregistry import Address
 from enum import StrEnum
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.access_request.models import AccessRequest, RequestAction, RequestStatus
 from grantflow.engine_settings.schemas import SettingsOut
 from grantflow.engine_settings.service import get_settings
+from grantflow.notification.addresses import deliverable_address, header_text
+from grantflow.notification.facts import GRANT, REMOVE, WAITING, RequestFacts
 from grantflow.notification.models import OutboxEvent, OutboxMessage, OutboxStatus
 from grantflow.notification.smtp import LOCAL_HOSTNAME
 from grantflow.role import service as role_service
@@ -31,7 +29,6 @@ from grantflow.user.models import User
 # With request_role_max_approvers = 0 ("all"), a step whose approver role is everyone still mails no more than this.
 APPROVER_CAP = 500
 NO_STEP = -1
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 _templates = Environment(
     loader=PackageLoader("grantflow.notification", "templates"),
@@ -58,15 +55,10 @@ class _Mail:
     ends_at: datetime | None = None
 
 
-def header_text(value: str, limit: int = 200) -> str:
-    """Text safe for a mail header: control characters (CR, LF, …) become spaces, runs of space collapse."""
-    return " ".join(_CONTROL.sub(" ", value).split())[:limit]
-
-
 # -- the changes ------------------------------------------------------------------------------------------------
 
 
-async def request_filed(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
+async def request_filed(session: AsyncSession, request: RequestFacts, now: datetime) -> None:
     """Confirm to the requester; ask the current step's approvers (or announce an automatic approval)."""
     settings = await get_settings(session)
     mails = [_Mail(OutboxEvent.FILED, Audience.REQUESTER, await _users(session, [request.requester_id]))]
@@ -74,10 +66,8 @@ async def request_filed(session: AsyncSession, request: AccessRequest, now: date
     await _enqueue(session, request, mails, settings, now)
 
 
-async def request_decided(session: AsyncSession, request: AccessRequest, step: int, now: datetime) -> None:
-    """After a decision on `step`: tell its other approvers once it is closed, then whoever comes next."""
-    if request.status == RequestStatus.WAITING and request.current_step == step:
-        return  # an ALL step still waits for other approvers
+async def step_closed(session: AsyncSession, request: RequestFacts, step: int, now: datetime) -> None:
+    """A decision closed `step` (policy.Outcome.closes_step): tell its other approvers, then whoever comes next."""
     settings = await get_settings(session)
     deciders = {a.decider_id for a in request.approvers if a.step_index == step and a.decider_id is not None}
     others = await _approvers(session, request, step, settings, now, exclude=deciders)
@@ -86,20 +76,20 @@ async def request_decided(session: AsyncSession, request: AccessRequest, step: i
     await _enqueue(session, request, mails, settings, now)
 
 
-async def request_cancelled(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
+async def request_cancelled(session: AsyncSession, request: RequestFacts, now: datetime) -> None:
     """The requester withdrew: the approvers of the step that was waiting need not look any more."""
     settings = await get_settings(session)
     approvers = await _approvers(session, request, request.current_step, settings, now)
     await _enqueue(session, request, [_Mail(OutboxEvent.CANCELLED, Audience.APPROVER, approvers)], settings, now)
 
 
-async def role_revoked(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
+async def role_revoked(session: AsyncSession, request: RequestFacts, now: datetime) -> None:
     """The role a request granted was taken away: the target user and the requester hear of it."""
     mails = await _to_requester_and_target(session, request, OutboxEvent.REVOKED)
     await _enqueue(session, request, mails, await get_settings(session), now)
 
 
-async def request_expired(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
+async def request_expired(session: AsyncSession, request: RequestFacts, now: datetime) -> None:
     """Nobody decided in time: requester, target and the approvers of the step that was waiting hear of it."""
     settings = await get_settings(session)
     mails = await _to_requester_and_target(session, request, OutboxEvent.EXPIRED)
@@ -108,7 +98,7 @@ async def request_expired(session: AsyncSession, request: AccessRequest, now: da
     await _enqueue(session, request, mails, settings, now)
 
 
-async def grant_ended(session: AsyncSession, request: AccessRequest | None, now: datetime) -> None:
+async def grant_ended(session: AsyncSession, request: RequestFacts | None, now: datetime) -> None:
     """The granted time ran out: the target user and the requester hear of it."""
     if request is None:
         return
@@ -116,7 +106,7 @@ async def grant_ended(session: AsyncSession, request: AccessRequest | None, now:
     await _enqueue(session, request, mails, await get_settings(session), now)
 
 
-async def grant_ending(session: AsyncSession, request: AccessRequest | None, ends_at: datetime, now: datetime) -> None:
+async def grant_ending(session: AsyncSession, request: RequestFacts | None, ends_at: datetime, now: datetime) -> None:
     """The target user's grant ends soon."""
     if request is None:
         return
@@ -125,7 +115,7 @@ async def grant_ending(session: AsyncSession, request: AccessRequest | None, end
     await _enqueue(session, request, [mail], await get_settings(session), now)
 
 
-async def approval_reminder(session: AsyncSession, request: AccessRequest, now: datetime) -> None:
+async def approval_reminder(session: AsyncSession, request: RequestFacts, now: datetime) -> None:
     """The current step has waited long: remind its approvers who have not decided it."""
     settings = await get_settings(session)
     step = request.current_step
@@ -135,17 +125,17 @@ async def approval_reminder(session: AsyncSession, request: AccessRequest, now: 
 
 
 async def _after_transition(
-    session: AsyncSession, request: AccessRequest, settings: SettingsOut, now: datetime
+    session: AsyncSession, request: RequestFacts, settings: SettingsOut, now: datetime
 ) -> list[_Mail]:
-    if request.status == RequestStatus.WAITING:
+    if request.status == WAITING:
         approvers = await _approvers(session, request, request.current_step, settings, now)
         return [_Mail(OutboxEvent.APPROVAL_NEEDED, Audience.APPROVER, approvers, request.current_step)]
-    if request.status in (RequestStatus.APPROVED, RequestStatus.DENIED):
+    if request.status in (OutboxEvent.APPROVED, OutboxEvent.DENIED):
         return await _to_requester_and_target(session, request, OutboxEvent(request.status))
     return []
 
 
-async def _to_requester_and_target(session: AsyncSession, request: AccessRequest, event: OutboxEvent) -> list[_Mail]:
+async def _to_requester_and_target(session: AsyncSession, request: RequestFacts, event: OutboxEvent) -> list[_Mail]:
     mails = [_Mail(event, Audience.TARGET, await _users(session, [request.target_user_id]))]
     if request.requester_id != request.target_user_id:
         mails.append(_Mail(event, Audience.REQUESTER, await _users(session, [request.requester_id])))
@@ -162,7 +152,7 @@ async def _users(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[User]:
 
 async def _approvers(
     session: AsyncSession,
-    request: AccessRequest,
+    request: RequestFacts,
     step: int,
     settings: SettingsOut,
     now: datetime,
@@ -179,7 +169,7 @@ async def _approvers(
 
 
 async def _enqueue(
-    session: AsyncSession, request: AccessRequest, mails: Sequence[_Mail], settings: SettingsOut, now: datetime
+    session: AsyncSession, request: RequestFacts, mails: Sequence[_Mail], settings: SettingsOut, now: datetime
 ) -> None:
     domain = _message_domain(settings)
     written = set(await session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.request_id == request.id)))
@@ -194,7 +184,7 @@ async def _enqueue(
 
 
 def _message(
-    request: AccessRequest, mail: _Mail, user: User, settings: SettingsOut, domain: str, key: str, now: datetime
+    request: RequestFacts, mail: _Mail, user: User, settings: SettingsOut, domain: str, key: str, now: datetime
 ) -> OutboxMessage:
     address, problem = deliverable_address(user.email)
     status = OutboxStatus.PENDING
@@ -227,43 +217,22 @@ def _message(
     )
 
 
-def deliverable_address(email: str) -> tuple[str, str]:
-    """(address, "") ready for SMTP, with an IDN domain in its ASCII form; or ("", why it cannot be mailed)."""
-    if not email:
-        return "", "the user has no e-mail address"
-    local, _, domain = email.rpartition("@")
-    if not local or not domain or _CONTROL.search(email) or " " in email:
-        return "", "the user's e-mail address is not valid"
-    if not local.isascii():
-        return "", "the user's e-mail address has a non-ASCII local part, which grantflow does not send to"
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return "", "the user's e-mail domain cannot be written in ASCII (IDNA)"
-    address = f"{local}@{ascii_domain}"
-    try:
-        Address(addr_spec=address)
-    except (ValueError, MessageError):
-        return "", "the user's e-mail address is not valid"
-    return address, ""
-
-
 def _message_domain(settings: SettingsOut) -> str:
     domain = settings.smtp_sender_address.rpartition("@")[2]
     return domain if domain and domain.isascii() else LOCAL_HOSTNAME
 
 
-def _subject(request: AccessRequest) -> str:
+def _subject(request: RequestFacts) -> str:
     """One subject for the whole request, so that every mail client keeps the thread together."""
     what = (
         f"Remove {request.requested_role_name} from {request.target_user_name}"
-        if request.action == RequestAction.REMOVE
+        if request.action == REMOVE
         else f"{request.requested_role_name} for {request.target_user_name}"
     )
     return header_text(f"[grantflow] {what} (request {str(request.id)[:8]})")
 
 
-def _context(request: AccessRequest, mail: _Mail, user: User, settings: SettingsOut, subject: str) -> dict[str, object]:
+def _context(request: RequestFacts, mail: _Mail, user: User, settings: SettingsOut, subject: str) -> dict[str, object]:
     headline, action_line = _wording(request, mail)
     base = settings.privx_backend_address.rstrip("/")
     return {
@@ -276,25 +245,25 @@ def _context(request: AccessRequest, mail: _Mail, user: User, settings: Settings
     }
 
 
-def _wording(request: AccessRequest, mail: _Mail) -> tuple[str, str]:
+def _wording(request: RequestFacts, mail: _Mail) -> tuple[str, str]:
     role, target, requester = request.requested_role_name, request.target_user_name, request.requester_name
-    removal = request.action == RequestAction.REMOVE
+    removal = request.action == REMOVE
     change = f"removal of {role} from {target}" if removal else f"{role} for {target}"
     you = mail.audience == Audience.TARGET
     match mail.event:
         case OutboxEvent.FILED:
             return f"Your request for {change} was filed", "You will hear from grantflow when it is decided."
         case OutboxEvent.APPROVAL_NEEDED:
-            step = request.steps[mail.step]
+            steps = request.step_snapshots
             return (
                 f"{requester} asks for {change}",
-                f"Your decision is needed on step {mail.step + 1} of {len(request.steps)} ({step['name']}).",
+                f"Your decision is needed on step {mail.step + 1} of {len(steps)} ({steps[mail.step].name}).",
             )
         case OutboxEvent.REMINDER:
             return (
                 f"Reminder: {requester} still waits for a decision on {change}",
-                f"Your decision is needed on step {mail.step + 1} of {len(request.steps)} "
-                f"({request.steps[mail.step]['name']}).",
+                f"Your decision is needed on step {mail.step + 1} of {len(request.step_snapshots)} "
+                f"({request.step_snapshots[mail.step].name}).",
             )
         case OutboxEvent.STEP_CLOSED:
             deciders = sorted(
@@ -325,7 +294,7 @@ def _wording(request: AccessRequest, mail: _Mail) -> tuple[str, str]:
     return change, ""
 
 
-def _grant_line(request: AccessRequest) -> str:
+def _grant_line(request: RequestFacts) -> str:
     if request.grant_type == "TIME_RESTRICTED" and request.grant_start and request.grant_end:
         return f"The role is yours from {_when(request.grant_start)} until {_when(request.grant_end)}."
     if request.grant_type == "FLOATING":
@@ -333,7 +302,7 @@ def _grant_line(request: AccessRequest) -> str:
     return "The role is yours until it is removed."
 
 
-def _grant_summary(request: AccessRequest) -> str:
+def _grant_summary(request: RequestFacts) -> str:
     if request.grant_type == "TIME_RESTRICTED" and request.grant_start and request.grant_end:
         return f"from {_when(request.grant_start)} until {_when(request.grant_end)}"
     if request.grant_type == "FLOATING":
@@ -341,7 +310,7 @@ def _grant_summary(request: AccessRequest) -> str:
     return "permanent"
 
 
-def _facts(request: AccessRequest) -> list[tuple[str, str]]:
+def _facts(request: RequestFacts) -> list[tuple[str, str]]:
     facts = [
         ("Role", request.requested_role_name),
         ("For", request.target_user_name),
@@ -349,7 +318,7 @@ def _facts(request: AccessRequest) -> list[tuple[str, str]]:
         ("Action", request.action),
         ("Status", request.status),
     ]
-    if request.action == RequestAction.GRANT:
+    if request.action == GRANT:
         facts.append(("Grant", _grant_summary(request)))
     if request.request_justification:
         facts.append(("Justification", request.request_justification))

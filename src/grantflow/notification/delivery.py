@@ -21,11 +21,10 @@ from email.message import Message
 from sqlalchemy.exc import SQLAlchemyError
 
 from grantflow.db import transaction
-from grantflow.engine_settings.service import stored_server
 from grantflow.notification import outbox
 from grantflow.notification.models import OutboxMessage, OutboxStatus
 from grantflow.notification.sender import DeliveryFailure, SmtpBatch, build_message
-from grantflow.notification.smtp import SmtpServer, TokenCache
+from grantflow.notification.smtp import SmtpServer, TokenCache, stored_server
 from grantflow.runtime import Runtime
 
 log = logging.getLogger("grantflow.delivery")

@@ -1,4 +1,5 @@
-"""`/grantflow/api/v1/outbox`: what was mailed to whom, why a message failed, and sending it again. Admins only."""
+"""Notification mail over HTTP: `/grantflow/api/v1/outbox` (what was mailed to whom, why a message failed, sending it
+again; admins only) and the PrivX `POST /workflow-engine/api/v1/testsmtp`."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from grantflow.auth.deps import Admin
 from grantflow.db import ReadSessionDep, SessionDep
+from grantflow.engine_settings.schemas import SettingsIn, SmtpTestOut
+from grantflow.http.deps import Admin, WorkflowsManage
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import ResultSet
-from grantflow.notification import outbox
+from grantflow.notification import outbox, testsmtp
 from grantflow.notification.models import OutboxStatus
 from grantflow.notification.schemas import OutboxMessageDetail, OutboxMessageOut
 from grantflow.runtime import RuntimeDep
 
 router = APIRouter(tags=["outbox"])
+testsmtp_router = APIRouter(tags=["settings"])
 OutboxPage = Annotated[Page, Depends(page_params(outbox.SORT_KEYS, "created", default_desc=True))]
 
 
@@ -44,3 +47,10 @@ async def retry_outbox_message(
     _: Admin, session: SessionDep, runtime: RuntimeDep, message_id: uuid.UUID
 ) -> OutboxMessageOut:
     return OutboxMessageOut.model_validate(await outbox.retry(session, message_id, runtime.clock.now()))
+
+
+@testsmtp_router.post(
+    "/testsmtp", response_model=SmtpTestOut, summary="Test e-mail settings merged over the stored ones"
+)
+async def test_smtp(principal: WorkflowsManage, runtime: RuntimeDep, body: SettingsIn) -> SmtpTestOut:
+    return await testsmtp.test_smtp(runtime, principal.user_id, body)

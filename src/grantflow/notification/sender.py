@@ -19,7 +19,7 @@ import httpx
 from aiosmtplib.email import flatten_message
 
 from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol
-from grantflow.notification.compose import header_text
+from grantflow.notification.addresses import header_text
 from grantflow.notification.models import OutboxMessage
 from grantflow.notification.smtp import SmtpServer, TokenCache, TokenRefused, client_for, hang_up, tls_context
 

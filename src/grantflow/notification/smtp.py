@@ -11,8 +11,11 @@ from pathlib import Path
 
 import aiosmtplib
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.engine_settings import service as settings_service
 from grantflow.engine_settings.schemas import SettingsOut, SmtpAuthMode, SmtpProtocol, SmtpProvider
+from grantflow.kit.secretbox import SecretBox
 
 DEFAULT_PORTS = {SmtpProtocol.PLAIN: 25, SmtpProtocol.STARTTLS: 587, SmtpProtocol.TLS: 465}
 # Provider presets for OAUTH2: Microsoft's endpoint names the tenant, so only its scope has a default.
@@ -168,3 +171,9 @@ class TokenCache:
     def _key(server: SmtpServer) -> str:
         parts = (server.effective_token_endpoint, server.username, server.effective_token_scope, server.password)
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+async def stored_server(session: AsyncSession, box: SecretBox) -> tuple[SettingsOut, SmtpServer]:
+    """The stored settings and the SMTP server they name, password unsealed: what mail delivery uses."""
+    values = await settings_service.get_settings(session)
+    return values, SmtpServer.from_settings(values, await settings_service.stored_password(session, box))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -13,6 +13,17 @@ from grantflow.kit.clock import utc_now
 
 ADMIN_ROLE = "privx-admin"
 USER_ROLE = "privx-user"
+
+
+class StoredRoleRef(TypedDict):
+    """A role as JSON columns keep it (workflows, request snapshots): its id and its name at the time."""
+
+    id: str
+    name: str
+
+
+def stored_ref(role_id: uuid.UUID, name: str) -> StoredRoleRef:
+    return {"id": str(role_id), "name": name}
 
 
 class MembershipSource(StrEnum):

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Body, Depends, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.auth.deps import AnyUser, IdentityView, MembersView, Principal, RolesManage, UsersSearch
+from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import Scope
 from grantflow.db import ReadSessionDep, SessionDep
+from grantflow.deletion import service as deletion
 from grantflow.errors import NotFound
+from grantflow.http.deps import AnyUser, IdentityView, MembersView, RolesManage, UsersSearch
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, ResultSet
 from grantflow.role import service
@@ -108,7 +110,7 @@ async def update_role(role_id: uuid.UUID, _: RolesManage, session: SessionDep, b
 
 @router.delete("/roles/{role_id}", summary="Delete a role no workflow or waiting request uses")
 async def delete_role(role_id: uuid.UUID, _: RolesManage, session: SessionDep) -> Response:
-    await service.delete_role(session, role_id)
+    await deletion.delete_role(session, role_id)
     return Response(status_code=status.HTTP_200_OK)
 
 

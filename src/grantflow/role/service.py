@@ -9,14 +9,12 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, delete, func, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.access_request.models import AccessRequest, RequestApprover, RequestStatus
-from grantflow.auth.scopes import KNOWN_PERMISSIONS
-from grantflow.errors import Duplicate, ErrorCode, ErrorDetail, InvalidRequestData, NotFound
+from grantflow.errors import Duplicate, ErrorCode, InvalidRequestData, NotFound
 from grantflow.kit.pagination import Page, paginate
 from grantflow.role.models import USER_ROLE, GrantType, Membership, MembershipSource, Role
+from grantflow.role.permissions import KNOWN_PERMISSIONS
 from grantflow.role.schemas import GrantPeriod, HeldRole, HeldRoleIn, UserSearchIn
 from grantflow.user.models import User
-from grantflow.workflow.models import Workflow
 
 
 def in_force(now: datetime) -> ColumnElement[bool]:
@@ -195,48 +193,12 @@ async def update_role(
 
 
 async def delete_role(session: AsyncSession, role_id: uuid.UUID) -> None:
-    """Refused while a workflow or a waiting request still needs the role; decided requests keep its name."""
+    """Delete a role that nothing depends on any more (grantflow.deletion checks that first)."""
     role = await get_role(session, role_id)
     if role.system:
         raise InvalidRequestData("built-in roles cannot be deleted", property="role_id")
-    users = [str(w.id) for w in await _workflows_using(session, role_id)]
-    waiting = await _waiting_requests_using(session, role_id)
-    if users or waiting:
-        raise InvalidRequestData(
-            "the role is still used: change or delete these workflows and decide these requests first",
-            property="role_id",
-            details=[
-                ErrorDetail(error_code=ErrorCode.INVALID_REQUEST_DATA, error_message=i, property="workflow")
-                for i in users
-            ]
-            + [
-                ErrorDetail(error_code=ErrorCode.INVALID_REQUEST_DATA, error_message=i, property="request")
-                for i in waiting
-            ],
-        )
     await session.delete(role)
     await session.flush()
-
-
-async def _workflows_using(session: AsyncSession, role_id: uuid.UUID) -> list[Workflow]:
-    key = str(role_id)
-
-    def uses(w: Workflow) -> bool:
-        refs = [*w.target_roles, *w.requester_roles, *(a["role"] for s in w.steps for a in s["approvers"])]
-        return any(r["id"] == key for r in refs)
-
-    return [w for w in await session.scalars(select(Workflow)) if uses(w)]
-
-
-async def _waiting_requests_using(session: AsyncSession, role_id: uuid.UUID) -> list[str]:
-    waiting = AccessRequest.status == RequestStatus.WAITING
-    as_target = select(AccessRequest.id).where(waiting, AccessRequest.requested_role_id == role_id)
-    as_approver = (
-        select(AccessRequest.id)
-        .join(RequestApprover, RequestApprover.request_id == AccessRequest.id)
-        .where(waiting, RequestApprover.role_id == role_id)
-    )
-    return [str(i) for i in await session.scalars(union(as_target, as_approver).limit(100))]
 
 
 async def role_counts(session: AsyncSession, role_ids: Iterable[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:

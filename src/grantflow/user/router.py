@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.auth.deps import ApiClientsManage, UsersManage, UsersView
-from grantflow.auth.models import OAuthClient
-from grantflow.auth.service import EXTERNAL_CLIENT_ID
 from grantflow.db import ReadSessionDep, SessionDep
-from grantflow.kit.handles import Handles
+from grantflow.http.deps import ApiClientsManage, UsersManage, UsersView
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, ResultSet
+from grantflow.oauth.models import OAuthClient
+from grantflow.oauth.service import EXTERNAL_CLIENT_ID
 from grantflow.role import service as role_service
+from grantflow.role.handles import Handles
 from grantflow.role.schemas import HeldRoleIn
 from grantflow.runtime import Runtime, RuntimeDep
 from grantflow.user import service

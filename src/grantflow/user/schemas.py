@@ -8,8 +8,16 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictBool, StrictStr
 
-from grantflow.kit.schema import NAME_MAX, TEXT_MAX, InputModel, NullableList, NullableStr, OutputModel
-from grantflow.role.schemas import RoleHandle, RoleRef
+from grantflow.kit.schema import (
+    NAME_MAX,
+    TEXT_MAX,
+    InputModel,
+    NullableList,
+    NullableStr,
+    OutputModel,
+    RoleHandle,
+    RoleRef,
+)
 
 Short = Annotated[StrictStr, NullableStr, Field(max_length=NAME_MAX)]
 PASSWORD_MIN = 8

@@ -3,13 +3,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grantflow.db import Base, uuid_pk
 from grantflow.kit.clock import utc_now
+from grantflow.role.models import StoredRoleRef
 
 
 class WorkflowAction(StrEnum):
@@ -22,6 +23,18 @@ class StepMatch(StrEnum):
     ANY = "ANY"
     ALL = "ALL"
     AUTO = "AUTO"
+
+
+class StoredApprover(TypedDict):
+    id: str
+    role: StoredRoleRef
+
+
+class StoredStep(TypedDict):
+    id: str
+    name: str
+    match: str
+    approvers: list[StoredApprover]
 
 
 class Workflow(Base):
@@ -39,9 +52,9 @@ class Workflow(Base):
     max_active_requests: Mapped[int] = mapped_column(default=1)
     can_bypass_revoke_workflow: Mapped[bool] = mapped_column(default=False)
     requires_justification: Mapped[bool] = mapped_column(default=False)
-    target_roles: Mapped[list[Any]] = mapped_column(default=list)
-    requester_roles: Mapped[list[Any]] = mapped_column(default=list)
-    steps: Mapped[list[Any]] = mapped_column(default=list)
+    target_roles: Mapped[list[StoredRoleRef]] = mapped_column(JSON, default=list)
+    requester_roles: Mapped[list[StoredRoleRef]] = mapped_column(JSON, default=list)
+    steps: Mapped[list[StoredStep]] = mapped_column(JSON, default=list)
     author: Mapped[uuid.UUID | None] = mapped_column(default=None)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     created: Mapped[datetime] = mapped_column(default=utc_now, index=True)

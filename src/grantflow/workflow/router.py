@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from grantflow.auth.deps import AnyUser, WorkflowsManage, WorkflowsView
 from grantflow.db import ReadSessionDep, SessionDep
+from grantflow.http.deps import AnyUser, WorkflowsManage, WorkflowsView
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, ResultSet
 from grantflow.runtime import RuntimeDep

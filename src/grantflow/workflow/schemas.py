@@ -8,9 +8,18 @@ from typing import Annotated
 
 from pydantic import AliasChoices, Field, StrictBool, StrictInt
 
-from grantflow.kit.schema import InputModel, Name, NullableList, NullableStr, OutputModel, Text, Upper
+from grantflow.kit.schema import (
+    InputModel,
+    Name,
+    NullableList,
+    NullableStr,
+    OutputModel,
+    RoleHandle,
+    RoleRef,
+    Text,
+    Upper,
+)
 from grantflow.role.models import GrantType
-from grantflow.role.schemas import RoleHandle, RoleRef
 from grantflow.workflow.models import StepMatch, WorkflowAction
 
 MAX_STEPS = 3

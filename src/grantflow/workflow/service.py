@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from grantflow.errors import ErrorCode, InvalidRequestData, NotFound
-from grantflow.kit.handles import Handles
 from grantflow.kit.pagination import Page, paginate
+from grantflow.kit.schema import RoleRef
 from grantflow.role import service as role_service
-from grantflow.role.schemas import RoleRef, stored_ref
-from grantflow.workflow.models import StepMatch, Workflow, WorkflowAction, WorkflowTargetRole
-from grantflow.workflow.schemas import ApproverOut, RequestableRole, StepOut, WorkflowIn, WorkflowOut
+from grantflow.role.handles import Handles
+from grantflow.role.models import stored_ref
+from grantflow.workflow.models import StepMatch, StoredStep, Workflow, WorkflowAction, WorkflowTargetRole
+from grantflow.workflow.schemas import ApproverOut, RequestableRole, StepIn, StepOut, WorkflowIn, WorkflowOut
 
 SORT_KEYS = {
     "created": Workflow.created,
@@ -87,7 +88,7 @@ async def _apply(session: AsyncSession, workflow: Workflow, body: WorkflowIn, ed
     workflow.updated_by = editor
 
 
-def _step(index: int, step: Any, names: dict[uuid.UUID, str]) -> dict[str, Any]:
+def _step(index: int, step: StepIn, names: dict[uuid.UUID, str]) -> StoredStep:
     if step.match != StepMatch.AUTO and not step.approvers:
         raise InvalidRequestData(
             "a step needs at least one approver role",
@@ -226,3 +227,14 @@ async def requestable_roles(
         )
     items.sort(key=lambda r: r.name, reverse=page.descending)
     return len(items), items[page.offset : page.offset + page.limit]
+
+
+async def workflows_using_role(session: AsyncSession, role_id: uuid.UUID) -> list[Workflow]:
+    """Workflows that name the role as a target, a requester role or an approver role."""
+    key = str(role_id)
+
+    def uses(w: Workflow) -> bool:
+        refs = [*w.target_roles, *w.requester_roles, *(a["role"] for s in w.steps for a in s["approvers"])]
+        return any(r["id"] == key for r in refs)
+
+    return [w for w in await session.scalars(select(Workflow)) if uses(w)]

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from grantflow.auth import service
-from grantflow.auth.deps import AnyUser
-from grantflow.auth.schemas import LoginIn, LoginOut, OAuthErrorBody, TokenResponse
+from grantflow.http.deps import AnyUser
+from grantflow.oauth import service
+from grantflow.oauth.schemas import LoginIn, LoginOut, OAuthErrorBody, TokenResponse
 from grantflow.runtime import RuntimeDep
 
 router = APIRouter(tags=["auth"])

@@ -1,14 +1,13 @@
-"""Authentication and scope checks, visible in every endpoint's signature."""
+"""Authentication and scope checks as FastAPI dependencies, visible in every endpoint's signature."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
+from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import SCOPE_DESCRIPTIONS, Scope, satisfies
 from grantflow.errors import PermissionDenied, Unauthorized
 from grantflow.runtime import RuntimeDep
@@ -16,22 +15,6 @@ from grantflow.runtime import RuntimeDep
 TOKEN_URL = "/auth/api/v1/oauth/token"
 
 bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, scopes=SCOPE_DESCRIPTIONS, auto_error=False)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller, as its token describes it."""
-
-    user_id: uuid.UUID
-    scopes: frozenset[str]
-    session_id: uuid.UUID | None = None
-
-    def has(self, *scopes: Scope) -> bool:
-        return satisfies(self.scopes, scopes)
-
-    @property
-    def is_admin(self) -> bool:
-        return Scope.ADMIN in self.scopes
 
 
 async def authenticate(

@@ -11,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.access_request import service as request_service
+from grantflow.access_request import jobs as request_jobs
+from grantflow.access_request.models import AccessRequest
 from grantflow.db import transaction
 from grantflow.engine_settings.service import get_settings
 from grantflow.grant import service as grant_service
+from grantflow.notification import compose as notify
 from grantflow.runtime import Runtime
 
 BATCH = 100
@@ -32,28 +36,43 @@ class Scheduler:
     runtime: Runtime
 
     async def run_due(self) -> int:
-        """One pass over every job; returns how many items changed."""
+        """One pass over every job, each in its own transaction; returns how many items changed."""
         now = self.runtime.clock.now()
+        expired = await self._in_transaction(self._expire, now)
+        reminded = await self._in_transaction(self._remind, now)
+        grants = await self._in_transaction(self._grants, now)
+        if expired or reminded or grants:
+            log.info("%d requests expired, %d reminders, %d grant changes", expired, reminded, grants)
+        return expired + reminded + grants
+
+    async def _in_transaction(self, job: Callable[[AsyncSession, datetime], Awaitable[int]], now: datetime) -> int:
         async with transaction(self.runtime.sessionmaker, writes=True) as session:
-            settings = await get_settings(session)
-            lifetime = timedelta(hours=settings.request_expiry_hours)
-            expired = await request_service.expire_waiting(session, now, lifetime, BATCH)
-            reminded = 0
-            if settings.reminder_hours:
-                after = timedelta(hours=settings.reminder_hours)
-                reminded = await request_service.remind_approvers(session, now, after, BATCH)
-            notice = timedelta(hours=settings.expiry_notice_hours) if settings.expiry_notice_hours else None
-            grants = await grant_service.run_due(session, now, notice, BATCH)
-        if expired or reminded or grants.total:
-            log.info(
-                "%d requests expired, %d reminders; grants: %d started, %d ended, %d notices",
-                expired,
-                reminded,
-                grants.started,
-                grants.ended,
-                grants.noticed,
-            )
-        return expired + reminded + grants.total
+            return await job(session, now)
+
+    @staticmethod
+    async def _expire(session: AsyncSession, now: datetime) -> int:
+        settings = await get_settings(session)
+        return await request_jobs.expire_waiting(session, now, timedelta(hours=settings.request_expiry_hours), BATCH)
+
+    @staticmethod
+    async def _remind(session: AsyncSession, now: datetime) -> int:
+        settings = await get_settings(session)
+        if not settings.reminder_hours:
+            return 0
+        return await request_jobs.remind_approvers(session, now, timedelta(hours=settings.reminder_hours), BATCH)
+
+    @staticmethod
+    async def _grants(session: AsyncSession, now: datetime) -> int:
+        """Start, end and warn of grants; the people of each ended or ending grant's request are mailed."""
+        settings = await get_settings(session)
+        notice = timedelta(hours=settings.expiry_notice_hours) if settings.expiry_notice_hours else None
+        work = await grant_service.run_due(session, now, notice, BATCH)
+        for grant in work.ended:
+            await notify.grant_ended(session, await session.get(AccessRequest, grant.request_id), now)
+        for grant in work.ending:
+            ends_at = grant.ends_at or now
+            await notify.grant_ending(session, await session.get(AccessRequest, grant.request_id), ends_at, now)
+        return work.total
 
     async def seconds_to_next(self) -> float:
         """Until the next grant start or end falls due, at most the poll interval (new work may appear any time)."""

@@ -18,7 +18,7 @@ from grantflow.db import create_engine, make_sessionmaker
 from grantflow.kit.clock import Clock
 from grantflow.kit.passwords import Passwords
 from grantflow.kit.secretbox import SecretBox, load_secret_box
-from grantflow.metrics import Metrics
+from grantflow.runtime.metrics import Metrics
 
 
 @dataclass

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from grantflow.jobs.scheduler import Scheduler
 from grantflow.notification.delivery import DeliveryWorker
 from grantflow.runtime import Runtime
-from grantflow.scheduler import Scheduler
 
 
 async def run_workers(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -1,16 +1,16 @@
-"""Turn stored role and user ids into PrivX handles with current names, in one query per kind."""
+"""Turn stored role and user ids into PrivX handles with their current names, in one round trip."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.kit.schema import RoleHandle, UserHandle
 from grantflow.role import service as role_service
-from grantflow.role.schemas import RoleHandle, UserHandle
+from grantflow.role.models import StoredRoleRef
 from grantflow.user import service as user_service
 
 
@@ -23,7 +23,7 @@ class Handles:
         self._roles: dict[uuid.UUID, str] = {}
         self._users: dict[uuid.UUID, str] = {}
 
-    def want_roles(self, refs: Iterable[dict[str, Any]]) -> None:
+    def want_roles(self, refs: Iterable[StoredRoleRef]) -> None:
         self._role_ids.update(uuid.UUID(r["id"]) for r in refs)
 
     def want_role_ids(self, ids: Iterable[uuid.UUID]) -> None:
@@ -50,10 +50,10 @@ class Handles:
         name = self._roles.get(role_id)
         return RoleHandle(id=role_id, name=name if name is not None else stored_name, deleted=name is None)
 
-    def role_ref(self, ref: dict[str, Any]) -> RoleHandle:
-        return self.role(uuid.UUID(ref["id"]), ref.get("name", ""))
+    def role_ref(self, ref: StoredRoleRef) -> RoleHandle:
+        return self.role(uuid.UUID(ref["id"]), ref["name"])
 
-    def roles(self, refs: Iterable[dict[str, Any]]) -> list[RoleHandle]:
+    def roles(self, refs: Iterable[StoredRoleRef]) -> list[RoleHandle]:
         return [self.role_ref(r) for r in refs]
 
     def user(self, user_id: uuid.UUID, stored_name: str = "") -> UserHandle:

@@ -22,12 +22,12 @@ from urllib.parse import urlencode
 from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.auth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken
-from grantflow.auth.schemas import TokenResponse
-from grantflow.auth.scopes import scopes_for
 from grantflow.db import transaction
 from grantflow.grant import service as grant_service
+from grantflow.oauth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken
+from grantflow.oauth.schemas import TokenResponse
 from grantflow.role import service as role_service
+from grantflow.role.permissions import scopes_for
 from grantflow.runtime import Runtime
 from grantflow.user import service as user_service
 from grantflow.user.models import SourceType, User

@@ -1,0 +1,226 @@
+"""Reading requests: who may see one, the five list filters, the approver queue, keyword search."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, tuple_, union
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from grantflow.access_request import policy
+from grantflow.access_request.models import AccessRequest, Decision, RequestAction, RequestApprover, RequestStatus
+from grantflow.access_request.schemas import SearchIn
+from grantflow.auth.principal import Principal
+from grantflow.auth.scopes import Scope
+from grantflow.errors import ErrorCode, InvalidRequestData, NotFound, PermissionDenied
+from grantflow.kit.pagination import Page, paginate
+from grantflow.role import service as role_service
+
+SORT_KEYS = {
+    "created": AccessRequest.created,
+    "updated": AccessRequest.updated,
+    "status": AccessRequest.status,
+    "id": AccessRequest.id,
+}
+
+
+MAX_KEYWORDS = 10
+
+
+class RequestFilter(StrEnum):
+    REQUESTS = "requests"
+    ACTIVE_REQUESTS = "active_requests"
+    APPROVALS = "approvals"
+    ACTIVE_APPROVALS = "active_approvals"
+    ALL = "all"
+
+
+def parse_filter(value: str | None) -> RequestFilter | None:
+    """Filters are accepted in any case: the PrivX UI sends lower case, newer OpenAPI documents upper."""
+    if value is None or value == "":
+        return None
+    try:
+        return RequestFilter(value.lower())
+    except ValueError:
+        raise InvalidRequestData(
+            f"filter must be one of: {', '.join(f.value for f in RequestFilter)}",
+            property="filter",
+            error_code=ErrorCode.VALUE_INCORRECT_FORMAT,
+        ) from None
+
+
+async def load_for_update(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID, now: datetime
+) -> AccessRequest:
+    """The request, locked against concurrent writers (row lock on PostgreSQL, write lock on SQLite)."""
+    query = select(AccessRequest).where(AccessRequest.id == request_id).with_for_update(of=AccessRequest)
+    request = await session.scalar(query.execution_options(populate_existing=True))
+    if request is None or not await visible(session, principal, request, now):
+        raise NotFound("request not found", property="request_id")
+    return request
+
+
+def sees_everything(principal: Principal) -> bool:
+    return principal.has(Scope.REQUESTS_VIEW)
+
+
+async def visible(session: AsyncSession, principal: Principal, request: AccessRequest, now: datetime) -> bool:
+    if sees_everything(principal) or principal.user_id in (request.requester_id, request.target_user_id):
+        return True
+    if any(a.decider_id == principal.user_id for a in request.approvers):
+        return True
+    mapped = await role_service.mapped_role_ids(session, principal.user_id, now)
+    return any(a.role_id in mapped for a in request.approvers)
+
+
+def may_revoke(request: AccessRequest, principal: Principal) -> bool:
+    """Whether this caller may take away the role the request granted (policy.may_revoke)."""
+    return policy.may_revoke(
+        status=RequestStatus(request.status),
+        is_grant=request.action == RequestAction.GRANT,
+        already_revoked=request.target_role_revoked,
+        can_bypass=request.snapshot.can_bypass_revoke_workflow,
+        actor_is_admin=principal.is_admin,
+        actor_approved_it=any(
+            a.decider_id == principal.user_id and a.decision == Decision.APPROVED for a in request.approvers
+        ),
+    )
+
+
+async def list_requests(
+    session: AsyncSession,
+    principal: Principal,
+    request_filter: RequestFilter | None,
+    page: Page,
+    now: datetime,
+    search: SearchIn | None = None,
+) -> tuple[int, list[AccessRequest]]:
+    """One query for every list and search: the filter, what the caller may see, then keywords and time."""
+    mapped = await role_service.mapped_role_ids(session, principal.user_id, now)
+    if request_filter == RequestFilter.ACTIVE_APPROVALS and search is None and page.sortkey == "created":
+        return await _approver_queue(session, principal.user_id, mapped, page)
+    conditions = [_filter_condition(principal, request_filter, mapped)]
+    if search is not None:
+        conditions += _search_conditions(search)
+    return await paginate(session, select(AccessRequest).where(*conditions), page, SORT_KEYS, AccessRequest.id)
+
+
+def _filter_condition(
+    principal: Principal, request_filter: RequestFilter | None, mapped: set[uuid.UUID]
+) -> ColumnElement[bool]:
+    """Each filter as a set of request ids built from indexed branches (an OR of EXISTS would scan every row)."""
+    me = principal.user_id
+    match request_filter:
+        case RequestFilter.REQUESTS:
+            return _mine(me)
+        case RequestFilter.ACTIVE_REQUESTS:
+            return and_(_mine(me), AccessRequest.status == RequestStatus.WAITING)
+        case RequestFilter.APPROVALS:
+            return AccessRequest.id.in_(union(_decided_by(me), _decidable_by(me, mapped)))
+        case RequestFilter.ACTIVE_APPROVALS:
+            return AccessRequest.id.in_(_decidable_by(me, mapped))
+        case RequestFilter.ALL:
+            if not sees_everything(principal):
+                raise PermissionDenied("filter=all needs the requests-view permission")
+            return true()
+        case None:
+            if sees_everything(principal):
+                return true()
+            # Without a filter, a user's list is what concerns them: `requests` and `approvals` together.
+            return AccessRequest.id.in_(
+                union(
+                    select(AccessRequest.id).where(AccessRequest.requester_id == me),
+                    select(AccessRequest.id).where(AccessRequest.target_user_id == me),
+                    _decided_by(me),
+                    _decidable_by(me, mapped),
+                )
+            )
+    raise AssertionError(request_filter)
+
+
+def _mine(user_id: uuid.UUID) -> ColumnElement[bool]:
+    return or_(AccessRequest.requester_id == user_id, AccessRequest.target_user_id == user_id)
+
+
+def _decided_by(user_id: uuid.UUID) -> Select[uuid.UUID]:
+    return select(RequestApprover.request_id).where(RequestApprover.decider_id == user_id)
+
+
+def _awaiting_mine(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> list[ColumnElement[bool]]:
+    """Entries the user may decide now (policy.decide): awaiting, of a mapped role, not on their own request, and
+    not on a step they already decided. Everything here is in ix_request_approvers_awaiting."""
+    mine_already = aliased(RequestApprover)
+    # NOT IN over (request, step) pairs, not a correlated NOT EXISTS: the pairs the user decided are few and
+    # hashed once, whatever the planner believes about them (a misestimate turned NOT EXISTS into a nested loop
+    # over every pair: 1 s at a million requests).
+    decided = select(mine_already.request_id, mine_already.step_index).where(mine_already.decider_id == user_id)
+    return [
+        RequestApprover.awaiting == true(),  # rendered as the partial index is written, on both dialects
+        RequestApprover.role_id.in_(role_ids or [uuid.UUID(int=0)]),
+        RequestApprover.requester_id != user_id,
+        RequestApprover.target_user_id != user_id,
+        tuple_(RequestApprover.request_id, RequestApprover.step_index).not_in(decided),
+    ]
+
+
+def _decidable_by(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> Select[uuid.UUID]:
+    """Waiting requests whose current step has an undecided entry of the user's mapped roles (policy.decide)."""
+    return select(RequestApprover.request_id).where(*_awaiting_mine(user_id, role_ids))
+
+
+async def _approver_queue(
+    session: AsyncSession, user_id: uuid.UUID, role_ids: set[uuid.UUID], page: Page
+) -> tuple[int, list[AccessRequest]]:
+    """`active_approvals` by creation time, counted and paged on the entries' index alone; then 50 rows read."""
+    entries = select(RequestApprover.request_id, RequestApprover.request_created).where(
+        *_awaiting_mine(user_id, role_ids)
+    )
+    queue = entries.distinct().subquery()  # two of the user's roles may sit on one step
+    count = await session.scalar(select(func.count()).select_from(queue))
+    order = (queue.c.request_created, queue.c.request_id)
+    chosen = (
+        select(queue.c.request_id)
+        .order_by(*(c.desc() if page.descending else c.asc() for c in order))
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    ids = list(await session.scalars(chosen))
+    rows = {r.id: r for r in await session.scalars(select(AccessRequest).where(AccessRequest.id.in_(ids)))}
+    return int(count or 0), [rows[i] for i in ids if i in rows]
+
+
+def _search_conditions(search: SearchIn) -> list[ColumnElement[bool]]:
+    """Every keyword must appear; the window keeps requests alive at some moment in it.
+
+    A request is in the window when it was created before the window ends and last changed after it starts.
+    """
+    terms = [t for t in search.keywords.lower().replace(",", " ").split() if t][:MAX_KEYWORDS]
+    conditions: list[ColumnElement[bool]] = [
+        AccessRequest.search_text.like(f"%{_escape_like(t)}%", escape="\\") for t in terms
+    ]
+    if search.start_time and search.end_time and search.end_time < search.start_time:
+        raise InvalidRequestData("end_time must not be before start_time", property="end_time")
+    if search.end_time is not None:
+        conditions.append(AccessRequest.created <= search.end_time)
+    if search.start_time is not None:
+        conditions.append(AccessRequest.updated >= search.start_time)
+    return conditions
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def waiting_using_role(session: AsyncSession, role_id: uuid.UUID, limit: int = 100) -> list[uuid.UUID]:
+    """Waiting requests that ask for the role or wait for its members' decision."""
+    waiting = AccessRequest.status == RequestStatus.WAITING
+    as_target = select(AccessRequest.id).where(waiting, AccessRequest.requested_role_id == role_id)
+    as_approver = (
+        select(AccessRequest.id)
+        .join(RequestApprover, RequestApprover.request_id == AccessRequest.id)
+        .where(waiting, RequestApprover.role_id == role_id)
+    )
+    return list(await session.scalars(union(as_target, as_approver).limit(limit)))

@@ -1,0 +1,72 @@
+"""The OAuth server's tables: clients, refresh tokens, authorization-code flows, failed logins."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from grantflow.db import Base
+from grantflow.kit.clock import utc_now
+
+
+class OAuthClient(Base):
+    """An OAuth client ("domain" in PrivX), e.g. `privx-external`, authenticated with HTTP Basic."""
+
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    # PrivX shows this secret with every API client (the SDKs send it in their Basic header), so it is kept sealed.
+    secret_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    grant_types: Mapped[list[Any]] = mapped_column(default=list)
+    created: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class RefreshToken(Base):
+    """One refresh token of a login session; using it replaces it. Reusing a replaced one ends the session."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(100))
+    expires: Mapped[datetime]
+    used: Mapped[datetime | None] = mapped_column(default=None)
+    revoked: Mapped[datetime | None] = mapped_column(default=None)
+    created: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class AuthorizationFlow(Base):
+    """One authorization-code login: opened by /oauth/authorize, given a user by /login, spent by /oauth/token."""
+
+    __tablename__ = "authorization_flows"
+
+    login_token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    client_id: Mapped[str] = mapped_column(String(100))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    state: Mapped[str] = mapped_column(String(500))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), default=None)
+    expires: Mapped[datetime]
+    spent: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LoginFailure(Base):
+    """A failed login, kept for the throttling window; counted per account and per source address."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_account_at", "account", "at"),
+        Index("ix_login_failures_source_at", "source", "at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    account: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime]

@@ -1,0 +1,78 @@
+"""Operations endpoints: GET /status (public, as PrivX's status endpoints are) and GET /metrics (Prometheus text
+for an admin token or the static GRANTFLOW_METRICS_TOKEN)."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import SecurityScopes
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from grantflow import __version__
+from grantflow.auth.scopes import Scope
+from grantflow.db import ReadSessionDep
+from grantflow.errors import DatabaseUnavailable
+from grantflow.http.deps import authenticate, bearer
+from grantflow.kit.schema import OutputModel
+from grantflow.notification import outbox
+from grantflow.notification.models import OutboxStatus
+from grantflow.runtime import RuntimeDep
+
+status_router = APIRouter(tags=["status"])
+metrics_router = APIRouter()
+
+
+class StatusDetail(OutputModel):
+    k: str
+    v: str
+
+
+class ServiceStatus(OutputModel):
+    version: str
+    api_version: str
+    status: str
+    status_message: str
+    app_id: str
+    start_time: datetime
+    status_details: list[StatusDetail]
+    issues: list[dict[str, str]]
+
+
+@status_router.get("/status", response_model=ServiceStatus, summary="Service status (no token needed)")
+async def service_status(session: ReadSessionDep, runtime: RuntimeDep) -> ServiceStatus:
+    try:
+        await session.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise DatabaseUnavailable("the database does not answer") from exc
+    return ServiceStatus(
+        version=f"{__version__} (grantflow)",
+        api_version="v1",
+        status="RUNNING",
+        status_message="OK",
+        app_id=runtime.app_id,
+        start_time=runtime.started,
+        status_details=[StatusDetail(k="database", v=session.get_bind().dialect.name)],
+        issues=[],
+    )
+
+
+async def _scraper(runtime: RuntimeDep, token: Annotated[str | None, Depends(bearer)]) -> None:
+    """An admin token, or the static GRANTFLOW_METRICS_TOKEN that a Prometheus scrape config can carry."""
+    expected = runtime.config.metrics_token
+    if expected is not None and token and hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+        return
+    await authenticate(SecurityScopes([Scope.ADMIN]), runtime, token)
+
+
+@metrics_router.get("/metrics", dependencies=[Depends(_scraper)], response_class=Response, include_in_schema=False)
+async def metrics(runtime: RuntimeDep, session: ReadSessionDep) -> Response:
+    counts = await outbox.status_counts(session)
+    instruments = runtime.metrics
+    for status in OutboxStatus:
+        instruments.outbox_messages.labels(status=status.value).set(counts.get(status, 0))
+    instruments.mail_queue_depth.set(counts.get(OutboxStatus.PENDING, 0) + counts.get(OutboxStatus.SENDING, 0))
+    return Response(generate_latest(instruments.registry), media_type=CONTENT_TYPE_LATEST)
