@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test test-sqlite test-pg lint fmt check clean bench
+.PHONY: install run test test-fast test-sqlite test-pg lint fmt check clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ run: $(STAMP)  ## serve on 127.0.0.1:8080, SQLite under ./var
 test: $(STAMP)  ## the whole suite, SQLite and PostgreSQL
 	$(BIN)/pytest
 
+test-fast: $(STAMP)  ## the edit loop: SQLite only, without the tests that spawn processes
+	GRANTFLOW_TEST_BACKENDS=sqlite $(BIN)/pytest -q -m "not slow"
+
 test-sqlite: $(STAMP)
 	GRANTFLOW_TEST_BACKENDS=sqlite $(BIN)/pytest
 
@@ -27,14 +30,15 @@ test-pg: $(STAMP)
 	GRANTFLOW_TEST_BACKENDS=postgresql $(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/ruff check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python tools/check_docs.py
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 check: lint test
 

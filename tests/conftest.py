@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -17,14 +18,11 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.app import create_app
 from grantflow.config import Config
 from grantflow.kit.clock import FrozenClock
-from grantflow.migrations import runner
-from grantflow.models import Base
 from grantflow.prepare import prepare
 from grantflow.runtime import Runtime
 
@@ -36,6 +34,8 @@ PG_SERVER = os.environ.get("GRANTFLOW_TEST_PG", "postgresql://root@127.0.0.1:543
 ADMIN_PASSWORD = "admin-password-for-tests"
 CLIENT_SECRET = "oauth-client-secret-for-tests"
 SECRET_KEY = Fernet.generate_key().decode()
+# Tests that talk to a PostgreSQL server directly run only when PostgreSQL is among the chosen backends.
+collect_ignore = [] if "postgresql" in BACKENDS else ["test_connections.py"]
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
@@ -47,30 +47,10 @@ async def _pg(sql: str) -> None:
         await connection.close()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database for the whole session, one per backend; tests empty it between them."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'grantflow.db'}"
-        runner.upgrade(url)
-        yield url
-        return
-    name = f"grantflow_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
-    base = PG_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
-    try:
-        runner.upgrade(url)
-        yield url
-    finally:
-        asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture
-def config(database_url: str, tmp_path: Path) -> Config:
+def _test_config(url: str, data_dir: Path) -> Config:
     return Config(
-        data_dir=tmp_path,
-        database_url=database_url,
+        data_dir=data_dir,
+        database_url=url,
         admin_password=ADMIN_PASSWORD,
         oauth_client_secret=CLIENT_SECRET,
         secret_key=SECRET_KEY,
@@ -82,33 +62,58 @@ def config(database_url: str, tmp_path: Path) -> Config:
     )
 
 
+def _pg_url(name: str) -> str:
+    return f"{PG_SERVER.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def template_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrated and bootstrapped once per backend, as `grantflow serve` leaves a first start; every test gets a
+    copy (a copied SQLite file, a PostgreSQL `CREATE DATABASE ... TEMPLATE`)."""
+    data_dir = tmp_path_factory.mktemp("template")
+    if request.param == "sqlite":
+        path = data_dir / "template.db"
+        prepare(_test_config(f"sqlite+aiosqlite:///{path}", data_dir), FrozenClock(START))
+        yield str(path)
+        return
+    name = f"grantflow_template_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
+    try:
+        prepare(_test_config(_pg_url(name), data_dir), FrozenClock(START))
+        yield name
+    finally:
+        asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
+    """This test's own database, a copy of the bootstrapped template: nothing of another test is in it."""
+    if template_database.endswith(".db"):
+        copy = tmp_path / "grantflow.db"
+        shutil.copyfile(template_database, copy)
+        yield f"sqlite+aiosqlite:///{copy}"
+        return
+    name = f"grantflow_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path) -> Config:
+    return _test_config(database_url, tmp_path)
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(START)
 
 
-def _empty_database(url: str) -> None:
-    async def run() -> None:
-        from grantflow.db import create_engine
-
-        engine = create_engine(url)
-        async with engine.begin() as connection:
-            tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-            if connection.dialect.name == "postgresql":
-                await connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-            else:
-                for table in reversed(Base.metadata.sorted_tables):
-                    await connection.execute(table.delete())
-        await engine.dispose()
-
-    asyncio.run(run())
-
-
 @pytest.fixture
-def prepared(config: Config, clock: FrozenClock) -> Config:
-    """An empty database, bootstrapped as `grantflow serve` does on first start."""
-    _empty_database(config.resolved_database_url)
-    prepare(config, clock)
+def prepared(config: Config) -> Config:
+    """A database as `grantflow serve` leaves it after its first start (a copy of the template)."""
     return config
 
 

@@ -1,4 +1,4 @@
-"""Secrets sent in a query string never reach the access log (security-checklist 30)."""
+"""Secrets sent in a query string never reach the access log."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """The PrivX error object (privx-workflow-engine-api.md §1.5)."""
+    """The PrivX error object (docs/privx-compatibility.md)."""
 
     error_code: str
     error_message: str | None = None

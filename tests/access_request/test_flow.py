@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.runtime import Runtime
-from tests.factories import WE, World, holds, token_for, workflow_body
+from tests.factories import World, bearer, holds, token_for, workflow_body
 
 
 async def test_two_step_workflow_grants_the_role_after_both_approvals(
@@ -37,10 +37,11 @@ async def test_two_step_workflow_grants_the_role_after_both_approvals(
     assert approved["status"] == "APPROVED"
     assert await holds(runtime, world, "alice", "linux-admins")
 
-    # The next token alice gets carries the granted role.
+    # With her next token, alice reads her roles from the role store and finds the granted one there.
     token = await token_for(client, "alice")
-    roles = await client.get(f"{WE}/workflows/roles", headers={"Authorization": f"Bearer {token}"})
-    assert roles.status_code == 200
+    held = await client.get(f"/role-store/api/v1/users/{world.users['alice'].id}/roles", headers=bearer(token))
+    assert held.status_code == 200
+    assert "linux-admins" in {r["name"] for r in held.json()["items"]}
 
 
 async def test_denial_at_any_step_denies_the_request(world: World, session: AsyncSession, runtime: Runtime) -> None:

@@ -307,7 +307,7 @@ async def test_request_keeps_the_workflow_as_it_was_when_filed(world: World, two
     detail = (await world.get_request("alice", request_id)).json()
     assert detail["name"] == "grant linux-admins"
     assert len(detail["steps"]) == 2
-    # The old approver role still decides (privx-workflow-engine-api.md §6.2).
+    # The old approver role still decides (docs/privx-compatibility.md).
     assert (await world.decide("bob", request_id, 0)).status_code == 200
     assert (await world.decide("carol", request_id, 1)).status_code == 200
 

@@ -136,6 +136,8 @@ def test_refresh_after_the_user_was_deleted(http: httpx.Client) -> None:
     assert http.delete(f"/local-user-store/api/v1/users/{created.json()['id']}", headers=admin).status_code == 200
     after = privx_go.refresh(http, tokens["refresh_token"])
     assert (after.status_code, after.json()["error"]) == (400, "invalid_grant")
+    # Deleting the user removed the session's refresh tokens with it, so the token is simply no longer valid.
+    assert after.json()["error_description"] == "the refresh token is not valid"
 
 
 def test_password_grant_refresh_needs_the_client_secret(http: httpx.Client) -> None:

@@ -1,9 +1,10 @@
 """What privx-sdk-go does on the wire for a user login (oauth/tAuthCode) and for errors (restapi/errors.go).
 
-privx-sdk-go can't run here (no Go module proxy for it), so this reproduces privx-workflow-engine-api.md §8.3 and
-privx-identity-subset.md §5.5 call for call: S256 PKCE with a 32-byte verifier, GET authorize expecting a
-redirect and reading only `token` from Location, POST /login comparing `state`, the code exchange and the refresh
-with client_id=privx-ui and redirect_uri=/privx/oauth-callback, and the error text Go builds from a PrivX body.
+privx-sdk-go can't run here (no Go module proxy for it), so this reproduces it call for call, as
+docs/privx-compatibility.md ("What the SDKs send") describes: S256 PKCE with a 32-byte verifier, GET authorize
+expecting a redirect and reading only `token` from Location, POST /login comparing `state`, the code exchange and
+the refresh with client_id=privx-ui and redirect_uri=/privx/oauth-callback, and the error text Go builds from a
+PrivX body.
 """
 
 from __future__ import annotations

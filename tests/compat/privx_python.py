@@ -1,6 +1,6 @@
 """A client that behaves like the PrivX Python SDK (privx_api 43.0.0) on the wire, call for call.
 
-The SDK is not on PyPI, so this reproduces what privx-identity-subset.md §1 and privx-workflow-engine-api.md §8.2
+The SDK is not on PyPI, so this reproduces what docs/privx-compatibility.md ("What the SDKs send")
 describe: a new HTTPSConnection per call with `ssl.create_default_context(cadata=ca)`, the password grant with
 HTTP Basic of the OAuth client, `Content-type: application/json` on every call (GET and DELETE too), re-login once
 `expires_in - 3` seconds have passed, and `ok` only when the status equals the one the SDK method expects.

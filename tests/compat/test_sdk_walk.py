@@ -1,4 +1,4 @@
-"""The PrivX SDKs' call sequences over HTTPS, end to end (privx-identity-subset.md §6.1 and §6.3).
+"""The PrivX SDKs' call sequences over HTTPS, end to end (docs/privx-compatibility.md).
 
 The administrator works through the Python SDK's calls with an API client; carol logs in the way privx-sdk-go
 logs a user in (authorization code + PKCE) and reads errors the way it does.

@@ -23,6 +23,8 @@ from tests.factories import World
 from tests.notification.outbox_helpers import outbox_rows, use_smtp
 from tests.notification.smtp_servers import Mailbox
 
+pytestmark = pytest.mark.slow  # spawns grantflow worker processes
+
 
 class KillingMailbox(Mailbox):
     """Kills the worker process when the given message arrives, before accepting it."""

@@ -131,7 +131,7 @@ async def _target_user(session: AsyncSession, principal: Principal, body: Access
 async def _matching_workflow(
     session: AsyncSession, requester_id: uuid.UUID, role_id: uuid.UUID, body: AccessRequestIn, now: datetime
 ) -> Workflow:
-    """The one workflow that covers this role and action and that the requester may use (decisions.md §8)."""
+    """The one workflow that covers this role and action and that the requester may use (decisions.md §4.2)."""
     held = {r.id for r in await role_service.effective_roles(session, requester_id, now)}
     candidates = [
         w

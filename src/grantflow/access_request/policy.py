@@ -1,6 +1,6 @@
 """The request state machine, as pure functions of plain values: no clock, no database, no I/O.
 
-Rules (privx-workflow-engine-api.md §6.1-6.2, decisions.md §3-4):
+Rules (docs/privx-compatibility.md; decisions.md §3, §4):
 - steps run in order; an AUTO step approves itself the moment it becomes current;
 - ANY: one approval completes the step; ALL: every approver entry must be approved;
 - one denial denies the whole request;

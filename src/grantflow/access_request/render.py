@@ -32,7 +32,7 @@ async def read_request(
     )
     row = (await session.execute(query)).unique().first()
     if row is None or not await queries.visible(session, principal, row[0], now):
-        # Someone else's request is indistinguishable from a missing one (security-checklist 12).
+        # Someone else's request is indistinguishable from a missing one.
         raise NotFound("request not found", property="request_id")
     request, grant = row
     return (await render(session, principal, [request], {request.id: grant} if grant else {}))[0]

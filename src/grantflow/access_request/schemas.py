@@ -1,4 +1,4 @@
-"""PrivX AccessRequest wire shapes (privx-workflow-engine-api.md §4.5-4.8)."""
+"""PrivX AccessRequest wire shapes (docs/privx-compatibility.md)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class AccessRequestIn(InputModel):
     floating_length: Annotated[StrictInt, Field(ge=0, le=MAX_FLOATING_HOURS)] | None = None
     request_justification: Annotated[Text, NullableStr] = ""
     comment: Annotated[Text, NullableStr] = ""
-    # Extension (decisions.md §8): pick one workflow when several cover the role.
+    # Extension (decisions.md §4.2): pick one workflow when several cover the role.
     workflow: Annotated[uuid.UUID | None, EmptyAsNone] = None
 
 

@@ -1,4 +1,4 @@
-"""WorkflowSettings (privx-workflow-engine-api.md §4.10) with grantflow's enums (decisions.md §6)."""
+"""WorkflowSettings (docs/privx-compatibility.md) with grantflow's enums (decisions.md §6)."""
 
 from __future__ import annotations
 

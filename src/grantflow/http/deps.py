@@ -44,11 +44,6 @@ RequestsCreate = Annotated[
 RequestsWrite = Annotated[Principal, _requires(Scope.ADMIN, Scope.WORKFLOWS_REQUESTS)]
 RolesManage = Annotated[Principal, _requires(Scope.ADMIN, Scope.ROLES_MANAGE)]
 MembersView = Annotated[Principal, _requires(Scope.ADMIN, Scope.ROLES_VIEW, Scope.ROLES_MANAGE, Scope.USERS_VIEW)]
-# Reading a user's roles: these scopes, or the user themselves (checked in the route).
-IdentityView = Annotated[
-    Principal,
-    _requires(Scope.ADMIN, Scope.USERS_VIEW, Scope.USERS_MANAGE, Scope.ROLES_VIEW, Scope.ROLES_MANAGE, Scope.USER),
-]
 UsersSearch = Annotated[
     Principal,
     _requires(

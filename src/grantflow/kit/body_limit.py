@@ -1,4 +1,4 @@
-"""Refuse request bodies over the limit without ever holding them (security-checklist 21).
+"""Refuse request bodies over the limit without ever holding them.
 
 A body that declares its length is refused at once. A chunked one is counted as it arrives; past the limit the
 rest is read and thrown away (up to DRAIN_FACTOR times the limit) so that the client, still sending, can read

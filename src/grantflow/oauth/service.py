@@ -234,9 +234,10 @@ async def refresh_grant(runtime: Runtime, client: tuple[str, str] | None, client
         if stored.used is None and client_id == stored.client_id:
             await _check_client(runtime, await session.get(OAuthClient, stored.client_id), client)
             user = await session.get(User, stored.user_id)
-            if user is not None:
-                stored.used = now
-                return await _issue(session, runtime, user, stored.client_id, session_id=stored.session_id)
+            if user is None:
+                raise OAuthError("invalid_grant", "the refresh token's user no longer exists")
+            stored.used = now
+            return await _issue(session, runtime, user, stored.client_id, session_id=stored.session_id)
         reused = stored.used is not None
     if reused:
         await end_session(runtime, stored.session_id)

@@ -20,7 +20,7 @@ PERMISSION_SCOPES: dict[str, Scope] = {
     "api-clients-manage": Scope.API_CLIENTS_MANAGE,
 }
 
-# PrivX's whole permission vocabulary (privx-identity-subset.md §2.1): roles store and echo any of these; only
+# PrivX's whole permission vocabulary (docs/privx-compatibility.md): roles store and echo any of these; only
 # the ones above give grantflow scopes. Anything else is refused when a role is written.
 KNOWN_PERMISSIONS = frozenset(
     {

@@ -14,7 +14,7 @@ from grantflow.auth.scopes import Scope
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.deletion import service as deletion
 from grantflow.errors import NotFound
-from grantflow.http.deps import AnyUser, IdentityView, MembersView, RolesManage, UsersSearch
+from grantflow.http.deps import AnyUser, MembersView, RolesManage, UsersSearch
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, ResultSet
 from grantflow.role import service
@@ -124,6 +124,7 @@ async def role_members(
 
 
 def _may_read_user(principal: Principal, user_id: uuid.UUID) -> None:
+    """A user reads themselves; reading anyone else needs a users or roles scope (404 otherwise)."""
     others = (Scope.USERS_VIEW, Scope.USERS_MANAGE, Scope.ROLES_VIEW, Scope.ROLES_MANAGE)
     if principal.user_id != user_id and not principal.has(*others):
         raise NotFound("user not found", property="user_id")
@@ -131,7 +132,7 @@ def _may_read_user(principal: Principal, user_id: uuid.UUID) -> None:
 
 @router.get("/users/{user_id}", response_model=RoleStoreUser, summary="A user with their roles")
 async def get_user(
-    user_id: uuid.UUID, principal: IdentityView, session: ReadSessionDep, runtime: RuntimeDep
+    user_id: uuid.UUID, principal: AnyUser, session: ReadSessionDep, runtime: RuntimeDep
 ) -> RoleStoreUser:
     _may_read_user(principal, user_id)
     user = await user_service.get_user(session, user_id)
@@ -144,7 +145,7 @@ async def get_user(
 
 @router.get("/users/{user_id}/roles", response_model=ResultSet[HeldRole], summary="Roles a user holds")
 async def get_user_roles(
-    user_id: uuid.UUID, principal: IdentityView, session: ReadSessionDep, runtime: RuntimeDep
+    user_id: uuid.UUID, principal: AnyUser, session: ReadSessionDep, runtime: RuntimeDep
 ) -> ResultSet[HeldRole]:
     _may_read_user(principal, user_id)
     await user_service.get_user(session, user_id)

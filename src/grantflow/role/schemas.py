@@ -52,7 +52,7 @@ class GrantPeriod(OutputModel):
 
 
 class HeldRole(OutputModel):
-    """A role as a user holds it (privx-identity-subset.md §4.2)."""
+    """A role as a user holds it (docs/privx-compatibility.md)."""
 
     id: uuid.UUID
     name: str
@@ -88,7 +88,7 @@ class UserSearchIn(InputModel):
 
 
 class RoleStoreUser(OutputModel):
-    """A user as the role store shows it (privx-identity-subset.md §4.4)."""
+    """A user as the role store shows it (docs/privx-compatibility.md)."""
 
     id: uuid.UUID
     source_user_id: uuid.UUID

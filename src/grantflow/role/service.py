@@ -258,7 +258,7 @@ def _held(membership: Membership, role: Role) -> HeldRole:
 
 
 async def set_mapped_roles(session: AsyncSession, user_id: uuid.UUID, entries: Sequence[HeldRoleIn]) -> None:
-    """PUT /users/{id}/roles: the body is the whole set of direct memberships (privx-identity-subset.md §4.3).
+    """PUT /users/{id}/roles: the body is the whole set of direct memberships (docs/privx-compatibility.md).
 
     Entries with `explicit: false` (echoed implicit roles) change nothing. Memberships that requests granted are
     shown by GET but managed only by requests, so the PUT leaves them alone.

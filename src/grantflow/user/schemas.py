@@ -1,4 +1,4 @@
-"""Local users and API clients as the PrivX local-user-store shows them (privx-identity-subset.md §3)."""
+"""Local users and API clients as the PrivX local-user-store shows them (docs/privx-compatibility.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PrivX Workflow wire shapes (privx-workflow-engine-api.md §4.3, §4.4, §3.7)."""
+"""PrivX Workflow wire shapes (docs/privx-compatibility.md)."""
 
 from __future__ import annotations
 
