@@ -9,15 +9,17 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, Select, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator, Uuid
+
+from grantflow.kit.clock import Clock, SystemClock, utc_now
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -27,6 +29,8 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Where a session keeps the clock its `Stamped` rows are stamped by.
+CLOCK_KEY = "grantflow_clock"
 # Execution option that asks SQLite to take the write lock when the transaction begins.
 SQLITE_IMMEDIATE = "grantflow_sqlite_immediate"
 
@@ -115,8 +119,39 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def make_sessionmaker(engine: AsyncEngine, clock: Clock | None = None) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose `Stamped` rows take their `updated` time from `clock` (the one tests move)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={CLOCK_KEY: clock or SystemClock()})
+
+
+T = TypeVar("T")
+
+
+async def locked_rows(session: AsyncSession, query: Select[T], of: type[T], *, skip_locked: bool = False) -> list[T]:
+    """The rows, locked against other writers and read afresh (another transaction may just have changed them).
+
+    With `skip_locked`, rows another transaction holds are left to it: how replicas share due work. The lock is a
+    row lock on PostgreSQL; on SQLite, where FOR UPDATE renders as nothing, the write transaction's lock stands in.
+    """
+    locked = query.with_for_update(of=of, skip_locked=skip_locked).execution_options(populate_existing=True)
+    return list(await session.scalars(locked))
+
+
+class Stamped:
+    """A table whose `updated` column records the last change, by the session's clock, whichever code made it."""
+
+    updated: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_changes(session: Session, _context: Any, _instances: Any) -> None:
+    clock: Clock | None = session.info.get(CLOCK_KEY)
+    if clock is None:
+        return
+    now = clock.now()
+    for row in session.dirty:
+        if isinstance(row, Stamped) and session.is_modified(row, include_collections=False):
+            row.updated = now
 
 
 # One writer at a time per SQLite database and process, queued in order. SQLite lets one connection write; the

@@ -122,11 +122,6 @@ class Conflict(GrantflowError):
     error_code = ErrorCode.BAD_REQUEST
 
 
-class PayloadTooLarge(GrantflowError):
-    status_code = 413
-    error_code = ErrorCode.OUT_OF_RESOURCES
-
-
 class DatabaseUnavailable(GrantflowError):
     status_code = 503
     error_code = ErrorCode.DATABASE_ERROR

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
+from grantflow.kit.clock import FrozenClock
 from tests.access_request.test_rules import assert_error
 from tests.factories import WE, World, workflow_body
 
@@ -175,3 +178,20 @@ async def test_concurrent_role_list_writes_end_consistent(world: World) -> None:
     direct = [h["name"] for h in held if h["explicit"]]
     assert len(direct) == 1
     assert direct[0] in ("db-owners", "security", "auditors", "viewers")
+
+
+async def test_changes_are_stamped_by_the_service_clock(world: World, clock: FrozenClock) -> None:
+    clock.advance(timedelta(days=3))
+    role_id = world.roles["db-owners"].id
+    admin = await world.as_("admin")
+    renamed = await world.client.put(f"{RS}/roles/{role_id}", json={"name": "database-owners"}, headers=admin)
+    assert renamed.status_code == 200
+    role = (await world.client.get(f"{RS}/roles/{role_id}", headers=admin)).json()
+    assert datetime.fromisoformat(role["updated"]) == clock.now()
+    alice = world.users["alice"]
+    changed = await world.client.put(
+        f"{US}/users/{alice.id}", json={"username": "alice", "full_name": "Alice A."}, headers=admin
+    )
+    assert changed.status_code == 200
+    user = (await world.client.get(f"{US}/users/{alice.id}", headers=admin)).json()
+    assert datetime.fromisoformat(user["updated"]) == clock.now()

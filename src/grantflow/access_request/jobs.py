@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from grantflow.access_request.models import AccessRequest, RequestStatus
 from grantflow.audit import service as audit
 from grantflow.audit.service import SYSTEM, AuditAction
+from grantflow.db import locked_rows
 from grantflow.notification import compose as notify
 
 
@@ -20,9 +21,8 @@ async def expire_waiting(session: AsyncSession, now: datetime, lifetime: timedel
         .where(AccessRequest.status == RequestStatus.WAITING, AccessRequest.created <= now - lifetime)
         .order_by(AccessRequest.created)
         .limit(limit)
-        .with_for_update(of=AccessRequest, skip_locked=True)
     )
-    requests = list(await session.scalars(query.execution_options(populate_existing=True)))
+    requests = await locked_rows(session, query, AccessRequest, skip_locked=True)
     for request in requests:
         request.status = RequestStatus.EXPIRED
         request.updated = now
@@ -52,9 +52,8 @@ async def remind_approvers(session: AsyncSession, now: datetime, after: timedelt
         )
         .order_by(AccessRequest.created)
         .limit(limit)
-        .with_for_update(of=AccessRequest, skip_locked=True)
     )
-    requests = list(await session.scalars(query.execution_options(populate_existing=True)))
+    requests = await locked_rows(session, query, AccessRequest, skip_locked=True)
     for request in requests:
         request.reminded_step = request.current_step
         await notify.approval_reminder(session, request, now)

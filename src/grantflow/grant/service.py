@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.audit import service as audit
 from grantflow.audit.service import SYSTEM, Actor, AuditAction
+from grantflow.db import locked_rows
 from grantflow.errors import InvalidRequestData, NotFound
 from grantflow.grant.models import OPEN_STATES, Grant, GrantState
 from grantflow.grant.terms import GrantOrder
@@ -238,9 +239,7 @@ async def grants_of_requests(session: AsyncSession, request_ids: list[uuid.UUID]
 
 
 async def _locked(session: AsyncSession, query: Select[Grant], skip_locked: bool = False) -> list[Grant]:
-    """The rows, locked, read afresh (another transaction may just have changed them)."""
-    locked = query.with_for_update(of=Grant, skip_locked=skip_locked).execution_options(populate_existing=True)
-    return list(await session.scalars(locked))
+    return await locked_rows(session, query, Grant, skip_locked=skip_locked)
 
 
 def _audit(session: AsyncSession, grant: Grant, action: AuditAction, now: datetime, actor: Actor, reason: str) -> None:

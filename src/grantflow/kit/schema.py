@@ -6,17 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
 # Wire limits, one place. Strings longer than these are refused with VALUE_OUT_OF_BOUNDS.
 NAME_MAX = 200
 TEXT_MAX = 4000
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX)]
-OptionalName = Annotated[StrictStr, Field(max_length=NAME_MAX)]
 Text = Annotated[StrictStr, Field(max_length=TEXT_MAX)]
-Int = StrictInt
-Bool = StrictBool
 
 
 class InputModel(BaseModel):

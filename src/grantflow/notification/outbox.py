@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.db import locked_rows
 from grantflow.errors import InvalidRequestData, NotFound
 from grantflow.kit.pagination import Page, paginate
 from grantflow.notification.models import OutboxMessage, OutboxStatus
@@ -36,8 +37,8 @@ async def claim(
     session: AsyncSession, worker_id: str, now: datetime, lease_seconds: int, limit: int
 ) -> list[OutboxMessage]:
     """Take up to `limit` due messages for this worker; every claim counts as an attempt."""
-    query = due(now).order_by(OutboxMessage.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
-    messages = list(await session.scalars(query))
+    query = due(now).order_by(OutboxMessage.next_attempt_at).limit(limit)
+    messages = await locked_rows(session, query, OutboxMessage, skip_locked=True)
     for message in messages:
         message.status = OutboxStatus.SENDING
         message.lease_owner = worker_id
@@ -48,10 +49,11 @@ async def claim(
     return messages
 
 
-def _held_by(message_id: uuid.UUID, worker_id: str) -> ColumnElement[bool]:
-    """The message is still claimed by this worker: its lease has not been taken over."""
+def _held_by(message_ids: uuid.UUID | list[uuid.UUID], worker_id: str) -> ColumnElement[bool]:
+    """The messages are still claimed by this worker: their lease has not been taken over."""
+    ids = message_ids if isinstance(message_ids, list) else [message_ids]
     return and_(
-        OutboxMessage.id == message_id,
+        OutboxMessage.id.in_(ids),
         OutboxMessage.status == OutboxStatus.SENDING,
         OutboxMessage.lease_owner == worker_id,
     )
@@ -102,34 +104,32 @@ def backoff_seconds(attempts: int, first_delay_seconds: int) -> int:
 
 async def release(session: AsyncSession, message_ids: list[uuid.UUID], worker_id: str, now: datetime) -> None:
     """Hand back claimed messages that were not attempted; the claim does not count as an attempt."""
-    for message_id in message_ids:
-        await session.execute(
-            update(OutboxMessage)
-            .where(_held_by(message_id, worker_id))
-            .values(
-                status=OutboxStatus.PENDING,
-                attempts=OutboxMessage.attempts - 1,
-                lease_owner=None,
-                lease_until=None,
-                updated=now,
-            )
+    await session.execute(
+        update(OutboxMessage)
+        .where(_held_by(message_ids, worker_id))
+        .values(
+            status=OutboxStatus.PENDING,
+            attempts=OutboxMessage.attempts - 1,
+            lease_owner=None,
+            lease_until=None,
+            updated=now,
         )
+    )
 
 
 async def suppress(session: AsyncSession, message_ids: list[uuid.UUID], worker_id: str, now: datetime) -> None:
     """E-mail was switched off after the messages were written: keep them, marked as not sent."""
-    for message_id in message_ids:
-        await session.execute(
-            update(OutboxMessage)
-            .where(_held_by(message_id, worker_id))
-            .values(
-                status=OutboxStatus.SUPPRESSED,
-                last_error="e-mail notifications are disabled",
-                lease_owner=None,
-                lease_until=None,
-                updated=now,
-            )
+    await session.execute(
+        update(OutboxMessage)
+        .where(_held_by(message_ids, worker_id))
+        .values(
+            status=OutboxStatus.SUPPRESSED,
+            last_error="e-mail notifications are disabled",
+            lease_owner=None,
+            lease_until=None,
+            updated=now,
         )
+    )
 
 
 # -- administration ---------------------------------------------------------------------------------------------

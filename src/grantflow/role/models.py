@@ -8,7 +8,7 @@ from typing import Any, TypedDict
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grantflow.db import Base, uuid_pk
+from grantflow.db import Base, Stamped, uuid_pk
 from grantflow.kit.clock import utc_now
 
 ADMIN_ROLE = "privx-admin"
@@ -37,7 +37,7 @@ class GrantType(StrEnum):
     FLOATING = "FLOATING"
 
 
-class Role(Base):
+class Role(Stamped, Base):
     __tablename__ = "roles"
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -46,7 +46,6 @@ class Role(Base):
     permissions: Mapped[list[Any]] = mapped_column(default=list)
     system: Mapped[bool] = mapped_column(default=False)
     created: Mapped[datetime] = mapped_column(default=utc_now)
-    updated: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
 
 
 class Membership(Base):

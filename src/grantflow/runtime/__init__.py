@@ -47,7 +47,7 @@ async def open_runtime(config: Config, clock: Clock) -> AsyncIterator[Runtime]:
         passwords=Passwords.from_config(config),
         secret_box=box,
         keyring=KeyRing(box, config.token_issuer, config.token_leeway_seconds),
-        sessionmaker=make_sessionmaker(engine),
+        sessionmaker=make_sessionmaker(engine, clock),
         app_id=str(uuid.uuid4()),
         started=clock.now(),
         metrics=Metrics(),

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grantflow.db import Base, uuid_pk
+from grantflow.db import Base, Stamped, uuid_pk
 from grantflow.kit.clock import utc_now
 
 
@@ -17,7 +17,7 @@ class SourceType(StrEnum):
     API_CLIENT = "API-CLIENT"
 
 
-class User(Base):
+class User(Stamped, Base):
     """A person or API client that can log in; the id is also its role-store id."""
 
     __tablename__ = "users"
@@ -35,7 +35,6 @@ class User(Base):
     author: Mapped[uuid.UUID | None] = mapped_column(default=None)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     created: Mapped[datetime] = mapped_column(default=utc_now)
-    updated: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
 
     @property
     def shown_name(self) -> str:

@@ -38,13 +38,6 @@ def shown_names_query(ids: Iterable[uuid.UUID]) -> Select[uuid.UUID, str, str]:
     return select(User.id, shown, literal(USER_KIND)).where(User.id.in_(set(ids)))
 
 
-async def users_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, User]:
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    return {u.id: u for u in await session.scalars(select(User).where(User.id.in_(wanted)))}
-
-
 async def create_user(
     session: AsyncSession,
     passwords: Passwords,
