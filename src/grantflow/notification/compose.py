@@ -47,7 +47,7 @@ class Audience(StrEnum):
 
 
 @dataclass(frozen=True)
-class _Mail:
+class Mail:
     event: OutboxEvent
     audience: Audience
     users: Sequence[User]
@@ -61,7 +61,7 @@ class _Mail:
 async def request_filed(session: AsyncSession, request: RequestFacts, now: datetime) -> None:
     """Confirm to the requester; ask the current step's approvers (or announce an automatic approval)."""
     settings = await get_settings(session)
-    mails = [_Mail(OutboxEvent.FILED, Audience.REQUESTER, await _users(session, [request.requester_id]))]
+    mails = [Mail(OutboxEvent.FILED, Audience.REQUESTER, await _users(session, [request.requester_id]))]
     mails += await _after_transition(session, request, settings, now)
     await _enqueue(session, request, mails, settings, now)
 
@@ -71,7 +71,7 @@ async def step_closed(session: AsyncSession, request: RequestFacts, step: int, n
     settings = await get_settings(session)
     deciders = {a.decider_id for a in request.approvers if a.step_index == step and a.decider_id is not None}
     others = await _approvers(session, request, step, settings, now, exclude=deciders)
-    mails = [_Mail(OutboxEvent.STEP_CLOSED, Audience.APPROVER, others, step)]
+    mails = [Mail(OutboxEvent.STEP_CLOSED, Audience.APPROVER, others, step)]
     mails += await _after_transition(session, request, settings, now)
     await _enqueue(session, request, mails, settings, now)
 
@@ -80,7 +80,7 @@ async def request_cancelled(session: AsyncSession, request: RequestFacts, now: d
     """The requester withdrew: the approvers of the step that was waiting need not look any more."""
     settings = await get_settings(session)
     approvers = await _approvers(session, request, request.current_step, settings, now)
-    await _enqueue(session, request, [_Mail(OutboxEvent.CANCELLED, Audience.APPROVER, approvers)], settings, now)
+    await _enqueue(session, request, [Mail(OutboxEvent.CANCELLED, Audience.APPROVER, approvers)], settings, now)
 
 
 async def role_revoked(session: AsyncSession, request: RequestFacts, now: datetime) -> None:
@@ -94,7 +94,7 @@ async def request_expired(session: AsyncSession, request: RequestFacts, now: dat
     settings = await get_settings(session)
     mails = await _to_requester_and_target(session, request, OutboxEvent.EXPIRED)
     approvers = await _approvers(session, request, request.current_step, settings, now)
-    mails.append(_Mail(OutboxEvent.EXPIRED, Audience.APPROVER, approvers))
+    mails.append(Mail(OutboxEvent.EXPIRED, Audience.APPROVER, approvers))
     await _enqueue(session, request, mails, settings, now)
 
 
@@ -111,7 +111,7 @@ async def grant_ending(session: AsyncSession, request: RequestFacts | None, ends
     if request is None:
         return
     target = await _users(session, [request.target_user_id])
-    mail = _Mail(OutboxEvent.GRANT_ENDING, Audience.TARGET, target, ends_at=ends_at)
+    mail = Mail(OutboxEvent.GRANT_ENDING, Audience.TARGET, target, ends_at=ends_at)
     await _enqueue(session, request, [mail], await get_settings(session), now)
 
 
@@ -121,24 +121,24 @@ async def approval_reminder(session: AsyncSession, request: RequestFacts, now: d
     step = request.current_step
     deciders = {a.decider_id for a in request.approvers if a.step_index == step and a.decider_id is not None}
     approvers = await _approvers(session, request, step, settings, now, exclude=deciders)
-    await _enqueue(session, request, [_Mail(OutboxEvent.REMINDER, Audience.APPROVER, approvers, step)], settings, now)
+    await _enqueue(session, request, [Mail(OutboxEvent.REMINDER, Audience.APPROVER, approvers, step)], settings, now)
 
 
 async def _after_transition(
     session: AsyncSession, request: RequestFacts, settings: SettingsOut, now: datetime
-) -> list[_Mail]:
+) -> list[Mail]:
     if request.status == WAITING:
         approvers = await _approvers(session, request, request.current_step, settings, now)
-        return [_Mail(OutboxEvent.APPROVAL_NEEDED, Audience.APPROVER, approvers, request.current_step)]
+        return [Mail(OutboxEvent.APPROVAL_NEEDED, Audience.APPROVER, approvers, request.current_step)]
     if request.status in (OutboxEvent.APPROVED, OutboxEvent.DENIED):
         return await _to_requester_and_target(session, request, OutboxEvent(request.status))
     return []
 
 
-async def _to_requester_and_target(session: AsyncSession, request: RequestFacts, event: OutboxEvent) -> list[_Mail]:
-    mails = [_Mail(event, Audience.TARGET, await _users(session, [request.target_user_id]))]
+async def _to_requester_and_target(session: AsyncSession, request: RequestFacts, event: OutboxEvent) -> list[Mail]:
+    mails = [Mail(event, Audience.TARGET, await _users(session, [request.target_user_id]))]
     if request.requester_id != request.target_user_id:
-        mails.append(_Mail(event, Audience.REQUESTER, await _users(session, [request.requester_id])))
+        mails.append(Mail(event, Audience.REQUESTER, await _users(session, [request.requester_id])))
     return mails
 
 
@@ -169,7 +169,7 @@ async def _approvers(
 
 
 async def _enqueue(
-    session: AsyncSession, request: RequestFacts, mails: Sequence[_Mail], settings: SettingsOut, now: datetime
+    session: AsyncSession, request: RequestFacts, mails: Sequence[Mail], settings: SettingsOut, now: datetime
 ) -> None:
     domain = _message_domain(settings)
     written = set(await session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.request_id == request.id)))
@@ -184,7 +184,7 @@ async def _enqueue(
 
 
 def _message(
-    request: RequestFacts, mail: _Mail, user: User, settings: SettingsOut, domain: str, key: str, now: datetime
+    request: RequestFacts, mail: Mail, user: User, settings: SettingsOut, domain: str, key: str, now: datetime
 ) -> OutboxMessage:
     address, problem = deliverable_address(user.email)
     status = OutboxStatus.PENDING
@@ -194,7 +194,7 @@ def _message(
         status = OutboxStatus.SUPPRESSED
         problem = "e-mail notifications were disabled"
     message_id = uuid.uuid4()
-    subject = _subject(request)
+    subject = subject_of(request)
     context = _context(request, mail, user, settings, subject)
     return OutboxMessage(
         id=message_id,
@@ -222,18 +222,14 @@ def _message_domain(settings: SettingsOut) -> str:
     return domain if domain and domain.isascii() else LOCAL_HOSTNAME
 
 
-def _subject(request: RequestFacts) -> str:
+def subject_of(request: RequestFacts) -> str:
     """One subject for the whole request, so that every mail client keeps the thread together."""
-    what = (
-        f"Remove {request.requested_role_name} from {request.target_user_name}"
-        if request.action == REMOVE
-        else f"{request.requested_role_name} for {request.target_user_name}"
-    )
-    return header_text(f"[grantflow] {what} (request {str(request.id)[:8]})")
+    subject = _templates.get_template("subject.txt").render(_names(request), short_id=str(request.id)[:8])
+    return header_text(subject)
 
 
-def _context(request: RequestFacts, mail: _Mail, user: User, settings: SettingsOut, subject: str) -> dict[str, object]:
-    headline, action_line = _wording(request, mail)
+def _context(request: RequestFacts, mail: Mail, user: User, settings: SettingsOut, subject: str) -> dict[str, object]:
+    headline, action_line = wording(request, mail)
     base = settings.privx_backend_address.rstrip("/")
     return {
         "subject": subject,
@@ -245,53 +241,37 @@ def _context(request: RequestFacts, mail: _Mail, user: User, settings: SettingsO
     }
 
 
-def _wording(request: RequestFacts, mail: _Mail) -> tuple[str, str]:
-    role, target, requester = request.requested_role_name, request.target_user_name, request.requester_name
+def wording(request: RequestFacts, mail: Mail) -> tuple[str, str]:
+    """The event's headline and action line, from templates/events/<event>.txt."""
+    steps = request.step_snapshots
+    step = steps[mail.step] if 0 <= mail.step < len(steps) else None
+    deciders = sorted({a.decider_name or "" for a in request.approvers if a.step_index == mail.step and a.decider_name})
+    module = _templates.get_template(f"events/{mail.event}.txt").make_module(
+        {
+            **_names(request),
+            "you": mail.audience == Audience.TARGET,
+            "approver": mail.audience == Audience.APPROVER,
+            "step_number": mail.step + 1,
+            "step_count": len(steps),
+            "step_name": step.name if step else "",
+            "deciders": ", ".join(deciders),
+            "grant_line": _grant_line(request),
+            "ends_at": _when(mail.ends_at) if mail.ends_at else "soon",
+        }
+    )
+    return str(getattr(module, "headline", "")).strip(), str(getattr(module, "action_line", "")).strip()
+
+
+def _names(request: RequestFacts) -> dict[str, object]:
+    role, target = request.requested_role_name, request.target_user_name
     removal = request.action == REMOVE
-    change = f"removal of {role} from {target}" if removal else f"{role} for {target}"
-    you = mail.audience == Audience.TARGET
-    match mail.event:
-        case OutboxEvent.FILED:
-            return f"Your request for {change} was filed", "You will hear from grantflow when it is decided."
-        case OutboxEvent.APPROVAL_NEEDED:
-            steps = request.step_snapshots
-            return (
-                f"{requester} asks for {change}",
-                f"Your decision is needed on step {mail.step + 1} of {len(steps)} ({steps[mail.step].name}).",
-            )
-        case OutboxEvent.REMINDER:
-            return (
-                f"Reminder: {requester} still waits for a decision on {change}",
-                f"Your decision is needed on step {mail.step + 1} of {len(request.step_snapshots)} "
-                f"({request.step_snapshots[mail.step].name}).",
-            )
-        case OutboxEvent.STEP_CLOSED:
-            deciders = sorted(
-                {a.decider_name or "" for a in request.approvers if a.step_index == mail.step and a.decider_name}
-            )
-            return f"{', '.join(deciders)} decided step {mail.step + 1} of the request for {change}", (
-                "No action is needed from you."
-            )
-        case OutboxEvent.APPROVED:
-            if you and removal:
-                return f"{role} was removed from you", ""
-            return (f"You were granted {role}", _grant_line(request)) if you else (f"The {change} was approved", "")
-        case OutboxEvent.DENIED:
-            return f"The request for {change} was denied", ""
-        case OutboxEvent.CANCELLED:
-            return f"{requester} withdrew the request for {change}", "No action is needed from you."
-        case OutboxEvent.EXPIRED:
-            return f"The request for {change} expired: nobody decided it in time", (
-                "No action is needed from you." if mail.audience == Audience.APPROVER else "File it again if needed."
-            )
-        case OutboxEvent.GRANT_ENDING:
-            when = _when(mail.ends_at) if mail.ends_at else "soon"
-            return f"Your {role} membership ends at {when}", "File a new request in time if you still need it."
-        case OutboxEvent.GRANT_ENDED:
-            return (f"Your {role} membership has ended", "") if you else (f"{role} has ended for {target}", "")
-        case OutboxEvent.REVOKED:
-            return (f"{role} was revoked from you", "") if you else (f"{role} was revoked from {target}", "")
-    return change, ""
+    return {
+        "role": role,
+        "target": target,
+        "requester": request.requester_name,
+        "removal": removal,
+        "change": f"removal of {role} from {target}" if removal else f"{role} for {target}",
+    }
 
 
 def _grant_line(request: RequestFacts) -> str:

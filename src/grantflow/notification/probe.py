@@ -29,9 +29,11 @@ from grantflow.notification.smtp import (
     LOCAL_HOSTNAME,
     SmtpServer,
     TokenRefused,
+    auth_mechanism,
     client_for,
     fetch_token,
     hang_up,
+    password_login,
     tls_context,
 )
 
@@ -280,15 +282,14 @@ async def _authenticate(client: aiosmtplib.SMTP, target: ProbeTarget, details: d
             "; many servers offer it only after STARTTLS" if target.protocol == SmtpProtocol.PLAIN else ""
         )
         raise StageFailed("auth", "the server does not offer AUTH", hint)
-    mechanism = next((m for m in ("PLAIN", "LOGIN", "CRAM-MD5") if m in offered), None)
+    mechanism = auth_mechanism(client)
     if mechanism is None:
         raise StageFailed(
             "auth", f"no supported AUTH mechanism offered ({', '.join(offered)})", "enable PLAIN or LOGIN"
         )
     details["auth_used"] = mechanism
-    method = {"PLAIN": client.auth_plain, "LOGIN": client.auth_login, "CRAM-MD5": client.auth_crammd5}[mechanism]
     try:
-        await method(target.username, target.password)
+        await password_login(client, mechanism, target.username, target.password)
     except aiosmtplib.SMTPAuthenticationError as exc:
         hint = AUTH_HINTS.get(exc.code, "the server refused the credentials")
         raise StageFailed("auth", f"AUTH refused: {exc.code} {exc.message}", hint, exc.code) from exc

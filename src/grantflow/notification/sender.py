@@ -21,10 +21,18 @@ from aiosmtplib.email import flatten_message
 from grantflow.engine_settings.schemas import SmtpAuthMode, SmtpProtocol
 from grantflow.notification.addresses import header_text
 from grantflow.notification.models import OutboxMessage
-from grantflow.notification.smtp import SmtpServer, TokenCache, TokenRefused, client_for, hang_up, tls_context
+from grantflow.notification.smtp import (
+    SmtpServer,
+    TokenCache,
+    TokenRefused,
+    auth_mechanism,
+    client_for,
+    hang_up,
+    password_login,
+    tls_context,
+)
 
 SENDER_NAME = "grantflow"
-AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
 CONNECTION_ERRORS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, ssl.SSLError, OSError)
 
 
@@ -177,9 +185,7 @@ class SmtpBatch:
                 raise
             return
         if server.auth_mode == SmtpAuthMode.PASSWORD:
-            offered = {m.upper() for m in client.server_auth_methods}
-            mechanism = next((m for m in AUTH_MECHANISMS if m in offered), None)
+            mechanism = auth_mechanism(client)
             if mechanism is None:
                 raise DeliveryFailure("the server offers no usable AUTH mechanism", permanent=True, connection=True)
-            login = {"PLAIN": client.auth_plain, "LOGIN": client.auth_login, "CRAM-MD5": client.auth_crammd5}
-            await login[mechanism](server.username, server.password)
+            await password_login(client, mechanism, server.username, server.password)

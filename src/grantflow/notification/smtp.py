@@ -17,6 +17,22 @@ from grantflow.engine_settings import service as settings_service
 from grantflow.engine_settings.schemas import SettingsOut, SmtpAuthMode, SmtpProtocol, SmtpProvider
 from grantflow.kit.secretbox import SecretBox
 
+# The password mechanisms grantflow speaks, best first; probe and delivery choose the same one.
+AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+
+
+def auth_mechanism(client: aiosmtplib.SMTP) -> str | None:
+    """The best password mechanism the server offers, or None."""
+    offered = {m.upper() for m in client.server_auth_methods}
+    return next((m for m in AUTH_MECHANISMS if m in offered), None)
+
+
+async def password_login(client: aiosmtplib.SMTP, mechanism: str, username: str, password: str) -> None:
+    """AUTH with `mechanism` (one of AUTH_MECHANISMS)."""
+    login = {"PLAIN": client.auth_plain, "LOGIN": client.auth_login, "CRAM-MD5": client.auth_crammd5}[mechanism]
+    await login(username, password)
+
+
 DEFAULT_PORTS = {SmtpProtocol.PLAIN: 25, SmtpProtocol.STARTTLS: 587, SmtpProtocol.TLS: 465}
 # Provider presets for OAUTH2: Microsoft's endpoint names the tenant, so only its scope has a default.
 TOKEN_ENDPOINTS = {SmtpProvider.GOOGLE: "https://oauth2.googleapis.com/token"}
