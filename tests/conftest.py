@@ -35,7 +35,7 @@ ADMIN_PASSWORD = "admin-password-for-tests"
 CLIENT_SECRET = "oauth-client-secret-for-tests"
 SECRET_KEY = Fernet.generate_key().decode()
 # Tests that talk to a PostgreSQL server directly run only when PostgreSQL is among the chosen backends.
-collect_ignore = [] if "postgresql" in BACKENDS else ["test_connections.py"]
+collect_ignore = [] if "postgresql" in BACKENDS else ["test_db.py"]
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
