@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -216,7 +217,7 @@ def start_worker(prepared: Config) -> Iterator[Any]:
 
     workers: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(wait_until_started: bool = True) -> subprocess.Popen[bytes]:
         env = fresh_env(
             prepared.data_dir,
             GRANTFLOW_DATABASE_URL=prepared.resolved_database_url,
@@ -227,8 +228,16 @@ def start_worker(prepared: Config) -> Iterator[Any]:
             GRANTFLOW_SCHEDULER_POLL_SECONDS="0.2",
         )
         command = [sys.executable, "-m", "grantflow", "worker"]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = prepared.data_dir / f"worker-{len(workers)}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=sink)
         workers.append(process)
+        # Until it logs that it started, SIGTERM would end it before its handler is in place (exit -15).
+        deadline = time.monotonic() + 60
+        while wait_until_started and process.poll() is None and time.monotonic() < deadline:
+            if b"worker started" in log.read_bytes():
+                break
+            time.sleep(0.05)
         return process
 
     yield start

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from grantflow.access_request.router import router as requests_router
 from grantflow.audit.router import router as audit_router
@@ -15,6 +19,8 @@ from grantflow.oauth.router import router as auth_router
 from grantflow.ops.router import metrics_router, status_router
 from grantflow.role.router import router as role_store_router
 from grantflow.user.router import router as user_store_router
+from grantflow.web.router import STATIC_PATH, static_files
+from grantflow.web.router import router as web_router
 from grantflow.workflow.router import router as workflows_router
 
 WORKFLOW_ENGINE = "/workflow-engine/api/v1"
@@ -22,6 +28,7 @@ AUTH = "/auth/api/v1"
 ROLE_STORE = "/role-store/api/v1"
 LOCAL_USER_STORE = "/local-user-store/api/v1"
 GRANTFLOW = "/grantflow/api/v1"
+DOCS_STATIC = "/docs-static"
 
 ROUTES: tuple[tuple[str, APIRouter], ...] = (
     (WORKFLOW_ENGINE, status_router),
@@ -45,3 +52,21 @@ def mount(app: FastAPI) -> None:
         app.include_router(router, prefix=prefix, responses=ERROR_RESPONSES)
     app.include_router(auth_router, prefix=AUTH)
     app.include_router(metrics_router)
+    app.include_router(web_router)
+    app.mount(STATIC_PATH, static_files, name="ui-static")
+    _mount_api_docs(app)
+
+
+def _mount_api_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the pinned swagger-ui-bundle package: nothing comes from the internet."""
+    app.mount(DOCS_STATIC, StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs(_request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="grantflow API",
+            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{STATIC_PATH}/favicon.svg",
+        )

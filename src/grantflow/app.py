@@ -34,7 +34,15 @@ def create_app(config: Config, clock: Clock | None = None) -> FastAPI:
             async with workers.running_in_background(runtime, enabled=config.background_workers):
                 yield
 
-    app = FastAPI(title="grantflow", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs is mounted by api.py from a local copy of Swagger UI; ReDoc would load its script from a CDN.
+    app = FastAPI(
+        title="grantflow",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     install_error_handlers(app)
     app.add_exception_handler(OAuthError, on_oauth_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)

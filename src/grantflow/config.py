@@ -54,6 +54,9 @@ class Config(BaseSettings):
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     # A static bearer token for Prometheus scrapes of /metrics (an admin token works too).
     metrics_token: SecretStr | None = None
+    # Web UI sign-in sessions: idle and absolute lifetimes.
+    web_session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    web_session_hours: int = Field(default=12, ge=1, le=24 * 30)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     database_pool_size: int = Field(default=10, ge=1)

@@ -10,6 +10,7 @@ from grantflow.notification.models import OutboxMessage
 from grantflow.oauth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken
 from grantflow.role.models import Membership, Role
 from grantflow.user.models import User
+from grantflow.web.models import WebSession
 from grantflow.workflow.models import Workflow, WorkflowTargetRole
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Role",
     "SigningKey",
     "User",
+    "WebSession",
     "Workflow",
     "WorkflowTargetRole",
 ]

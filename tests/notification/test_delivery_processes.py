@@ -91,7 +91,7 @@ async def test_a_worker_killed_mid_batch_leaves_nothing_lost_or_doubled(
     await use_smtp(world, start_server(mailbox))
     expected = await fill_outbox(runtime, 30)
 
-    mailbox.victim = start_worker()
+    mailbox.victim = start_worker(wait_until_started=False)  # the mailbox kills it at the 14th message
     victim = mailbox.victim
     assert victim.wait(timeout=60) == -signal.SIGKILL
     before_restart = await outbox_rows(runtime)

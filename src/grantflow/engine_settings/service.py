@@ -67,3 +67,9 @@ async def stored_password(session: AsyncSession, box: SecretBox) -> str:
     if row is None or not row.smtp_password_sealed:
         return ""
     return box.open(row.smtp_password_sealed)
+
+
+async def has_stored_password(session: AsyncSession) -> bool:
+    """Whether a password is stored (its value never leaves, but a form can say one is set)."""
+    row = await _row(session)
+    return row is not None and bool(row.smtp_password_sealed)

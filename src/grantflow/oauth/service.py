@@ -27,7 +27,6 @@ from grantflow.grant import service as grant_service
 from grantflow.oauth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken
 from grantflow.oauth.schemas import TokenResponse
 from grantflow.role import service as role_service
-from grantflow.role.permissions import scopes_for
 from grantflow.runtime import Runtime
 from grantflow.user import service as user_service
 from grantflow.user.models import SourceType, User
@@ -88,9 +87,8 @@ async def _issue(
     now = runtime.clock.now()
     await runtime.keyring.refresh_if_stale(runtime.sessionmaker)
     await grant_service.activate_armed_for_user(session, user.id, now)  # a floating grant starts at first use
-    roles = await role_service.effective_roles(session, user.id, now)
+    scopes, roles = await role_service.scopes_of(session, user.id, now)
     permissions = sorted({p for r in roles for p in r.permissions})
-    scopes = scopes_for([r.name for r in roles], permissions)
     session_id = session_id or uuid.uuid4()
     lifetime = runtime.config.access_token_lifetime_seconds
     token = runtime.keyring.issue(
@@ -152,7 +150,8 @@ async def _record_failure(runtime: Runtime, account: str, source: str) -> None:
         await session.execute(delete(LoginFailure).where(LoginFailure.at < now - FAILURE_WINDOW))
 
 
-async def _authenticate_user(runtime: Runtime, username: str, password: str, source: str) -> User:
+async def authenticate_user(runtime: Runtime, username: str, password: str, source: str) -> User:
+    """A person's username and password, under the login throttle; OAuthError (400 or 429) when refused."""
     async with transaction(runtime.sessionmaker, writes=False) as session:
         await _check_throttle(session, runtime, username, source)
         user = await user_service.check_credentials(session, runtime.passwords, runtime.secret_box, username, password)
@@ -203,7 +202,7 @@ async def password_grant(
     runtime: Runtime, client: tuple[str, str] | None, username: str, password: str, source: str
 ) -> TokenResponse:
     oauth_client = await _authenticate_client(runtime, client, GRANT_PASSWORD, source)
-    user = await _authenticate_user(runtime, username, password, source)
+    user = await authenticate_user(runtime, username, password, source)
     async with transaction(runtime.sessionmaker, writes=True) as session:
         return await _issue(session, runtime, user, oauth_client.client_id)
 
@@ -211,7 +210,7 @@ async def password_grant(
 async def client_credentials_grant(runtime: Runtime, client: tuple[str, str], source: str) -> TokenResponse:
     """An API client authenticates as itself: client_id is its id, client_secret its secret. No refresh token."""
     try:
-        user = await _authenticate_user(runtime, client[0], client[1], source)
+        user = await authenticate_user(runtime, client[0], client[1], source)
     except OAuthError as exc:
         if exc.status_code == 429:
             raise
@@ -301,7 +300,7 @@ async def login(runtime: Runtime, username: str, password: str, login_token: str
         flow = await session.get(AuthorizationFlow, digest(login_token))
     if flow is None or flow.code_hash is not None or flow.expires <= runtime.clock.now():
         raise OAuthError("invalid_grant", "the login token is unknown, used or expired")
-    user = await _authenticate_user(runtime, username, password, source)
+    user = await authenticate_user(runtime, username, password, source)
     code = secrets.token_urlsafe(32)
     async with transaction(runtime.sessionmaker, writes=True) as session:
         claimed = await session.execute(  # an UPDATE: its result is a CursorResult with a rowcount

@@ -9,10 +9,11 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, delete, func, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.auth.scopes import Scope
 from grantflow.errors import Duplicate, ErrorCode, InvalidRequestData, NotFound
 from grantflow.kit.pagination import Page, paginate
 from grantflow.role.models import USER_ROLE, GrantType, Membership, MembershipSource, Role
-from grantflow.role.permissions import KNOWN_PERMISSIONS
+from grantflow.role.permissions import KNOWN_PERMISSIONS, scopes_for
 from grantflow.role.schemas import GrantPeriod, HeldRole, HeldRoleIn, UserSearchIn
 from grantflow.user.models import User
 
@@ -91,6 +92,13 @@ async def effective_roles(session: AsyncSession, user_id: uuid.UUID, now: dateti
     return sorted(roles, key=lambda r: r.name)
 
 
+async def scopes_of(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> tuple[frozenset[Scope], list[Role]]:
+    """The scopes the roles a user holds right now give (decisions.md §3), and those roles."""
+    roles = await effective_roles(session, user_id, now)
+    permissions = sorted({p for r in roles for p in r.permissions})
+    return scopes_for([r.name for r in roles], permissions), roles
+
+
 async def mapped_role_ids(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> set[uuid.UUID]:
     """Roles whose members may approve: direct memberships only, never ones a request granted."""
     direct = select(Membership.role_id).where(
@@ -159,6 +167,28 @@ async def revoke_granted(session: AsyncSession, request_id: uuid.UUID) -> None:
 async def remove_memberships(session: AsyncSession, user_id: uuid.UUID, role_id: uuid.UUID) -> None:
     """Remove every explicit membership (mapped and granted) of a user in a role, as a REMOVE request does."""
     await session.execute(delete(Membership).where(Membership.user_id == user_id, Membership.role_id == role_id))
+
+
+async def remove_mapped_member(session: AsyncSession, role_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Take a direct membership away; memberships that requests granted stay (they end through their request)."""
+    await session.execute(
+        delete(Membership).where(
+            Membership.user_id == user_id, Membership.role_id == role_id, Membership.source == MembershipSource.MAPPED
+        )
+    )
+
+
+async def memberships_of_role(
+    session: AsyncSession, role_id: uuid.UUID, now: datetime
+) -> list[tuple[User, Membership]]:
+    """Who holds the role explicitly and in force, and how: directly, or granted by which request."""
+    rows = await session.execute(
+        select(User, Membership)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.role_id == role_id, in_force(now))
+        .order_by(User.username, Membership.source)
+    )
+    return [(user, membership) for user, membership in rows]
 
 
 # -- role store -------------------------------------------------------------------------------------------------

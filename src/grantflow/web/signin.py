@@ -1,0 +1,97 @@
+"""Signing in and out of the web UI with a local username and password (the token endpoint's checks)."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from grantflow.db import transaction
+from grantflow.oauth import service as oauth_service
+from grantflow.runtime import RuntimeDep
+from grantflow.user import service as user_service
+from grantflow.web import sessions
+from grantflow.web.pages import (
+    COOKIE,
+    CheckedForm,
+    OptionalViewer,
+    PageRoute,
+    SignedIn,
+    form_text,
+    own_origin,
+    redirect,
+    render,
+)
+from grantflow.web.security import check_csrf_token, check_same_origin, safe_return_path
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+# Before there is a session, the sign-in form carries a token that must match this cookie (no login CSRF).
+SIGN_IN_COOKIE = "grantflow_sign_in"
+
+
+def _sign_in_page(request: Request, next_path: str, error: str = "", username: str = "", status: int = 200) -> Response:
+    token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
+    page = render(
+        request,
+        "sign_in.html",
+        None,
+        status_code=status,
+        next_path=next_path,
+        error=error,
+        username=username,
+        sign_in_token=token,
+    )
+    _set_cookie(request, page, SIGN_IN_COOKIE, token, max_age=3600)
+    return page
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/"
+    )
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request, viewer: OptionalViewer, next: str = "/") -> Response:
+    next_path = safe_return_path(next)
+    if viewer is not None:
+        return redirect(next_path)
+    return _sign_in_page(request, next_path)
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
+    check_same_origin(request.headers, own_origin(request))
+    form = await request.form()
+    check_csrf_token(form_text(form, "sign_in_token"), request.cookies.get(SIGN_IN_COOKIE) or "")
+    username, password = form_text(form, "username"), form.get("password")
+    next_path = safe_return_path(form_text(form, "next"))
+    if not username or not isinstance(password, str) or not password:
+        return _sign_in_page(request, next_path, "Enter your username and password.", username, status=400)
+    source = request.client.host if request.client else "unknown"
+    try:
+        user = await oauth_service.authenticate_user(runtime, username, password, source)
+    except oauth_service.OAuthError as refused:
+        message = (
+            "Too many failed sign-ins. Wait a few minutes and try again."
+            if refused.status_code == 429
+            else "The username or password is not right."
+        )
+        return _sign_in_page(request, next_path, message, username, status=refused.status_code)
+    now = runtime.clock.now()
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        token = await sessions.open_session(session, await user_service.get_user(session, user.id), runtime.config, now)
+    response: Response = RedirectResponse(next_path, status_code=303)
+    _set_cookie(request, response, COOKIE, token, max_age=runtime.config.web_session_hours * 3600)
+    response.delete_cookie(SIGN_IN_COOKIE, path="/")
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(viewer: SignedIn, _form: CheckedForm, runtime: RuntimeDep) -> Response:
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        await sessions.end(session, viewer.token_hash)
+    response = redirect("/sign-in")
+    response.delete_cookie(COOKIE, path="/")
+    return response
