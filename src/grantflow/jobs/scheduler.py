@@ -25,6 +25,7 @@ from grantflow.engine_settings.service import get_settings
 from grantflow.grant import service as grant_service
 from grantflow.notification import compose as notify
 from grantflow.runtime import Runtime
+from grantflow.web import sessions as web_sessions
 
 BATCH = 100
 MIN_SLEEP_SECONDS = 0.05
@@ -41,6 +42,7 @@ class Scheduler:
         expired = await self._in_transaction(self._expire, now)
         reminded = await self._in_transaction(self._remind, now)
         grants = await self._in_transaction(self._grants, now)
+        await self._in_transaction(self._web_sessions, now)
         if expired or reminded or grants:
             log.info("%d requests expired, %d reminders, %d grant changes", expired, reminded, grants)
         return expired + reminded + grants
@@ -60,6 +62,10 @@ class Scheduler:
         if not settings.reminder_hours:
             return 0
         return await request_jobs.remind_approvers(session, now, timedelta(hours=settings.reminder_hours), BATCH)
+
+    async def _web_sessions(self, session: AsyncSession, now: datetime) -> int:
+        """Sign-in sessions that can no longer be used are removed (they would answer "signed out" anyway)."""
+        return await web_sessions.end_lapsed(session, self.runtime.config, now)
 
     @staticmethod
     async def _grants(session: AsyncSession, now: datetime) -> int:
