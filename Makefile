@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test test-fast test-sqlite test-pg lint fmt check clean bench
+.PHONY: install run test test-fast test-sqlite test-pg lint fmt check clean bench screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench: $(STAMP)  ## the benchmark suite (minutes; needs PostgreSQL and installs 
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/plot.py "$$(ls -t bench/results/*.json | head -1)" docs/perf
+
+screenshots: $(STAMP)  ## the web UI pages as PNGs in docs/ui/ (needs Debian's chromium)
+	$(BIN)/python tools/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -181,3 +181,38 @@ async def test_a_step_closed_by_someone_else_while_the_page_was_open(world: Worl
     shown = (await world.get_request("alice", request_id)).json()
     assert [a["user"]["display_name"] for a in shown["steps"][0]["approvers"] if a["user"]] == ["Frank"]
     assert shown["current_step"] == 1
+
+
+async def test_keyboard_only_at_375_pixels(world: World, site: Site) -> None:
+    """Sign in, reach the approvals and decide with the keyboard alone, on a phone-sized screen without sideways
+    scrolling."""
+    r = world.roles
+    from tests.factories import workflow_body
+
+    await world.create_workflow(workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]])))
+    request_id = (await world.request_role("alice", "linux-admins")).json()["id"]
+    bob = await site.page(width=375)
+    await bob.goto("/approvals")
+    assert await bob.evaluate("document.activeElement.id") == "username"  # the sign-in form has the focus
+    await bob.keyboard.type("bob")
+    await bob.keyboard.press("Tab")
+    await bob.keyboard.type("bob-password")
+    await bob.keyboard.press("Enter")
+    await expect(bob.locator("h1")).to_have_text("Approvals")
+    await bob.keyboard.press("Tab")  # the skip link comes first, and leads past the menu
+    assert await bob.evaluate("document.activeElement.textContent") == "Skip to content"
+    await bob.keyboard.press("Enter")
+    assert await bob.evaluate("document.activeElement.id") == "main"
+    assert await bob.evaluate("document.documentElement.scrollWidth") <= 375
+    link = bob.locator(f"a[href='/requests/{request_id}']").first
+    await link.focus()
+    await bob.keyboard.press("Enter")
+    await expect(bob.locator("#decide-heading")).to_be_visible()
+    assert await bob.evaluate("document.documentElement.scrollWidth") <= 375
+    await bob.focus("#comment")
+    await bob.keyboard.type("fine by me")
+    await bob.keyboard.press("Tab")  # Approve
+    assert await bob.evaluate("document.activeElement.value") == "APPROVED"
+    await bob.keyboard.press("Enter")
+    await expect(bob.locator(".notice")).to_have_text("Your decision was recorded.")
+    assert (await world.get_request("alice", request_id)).json()["status"] == "APPROVED"

@@ -3,7 +3,10 @@
 "use strict";
 
 function showLocalTimes() {
-  const format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "short" });
+  // dateStyle cannot be combined with timeZoneName, so the fields are named one by one.
+  const format = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+  });
   for (const node of document.querySelectorAll("time[datetime]")) {
     const moment = new Date(node.getAttribute("datetime"));
     if (!Number.isNaN(moment.getTime())) node.textContent = format.format(moment);
