@@ -152,10 +152,13 @@ async def test_from_setup_to_revocation(world: World, site: Site, start_server: 
 
     await alice.goto("/access")
     await expect(alice.locator("table")).to_contain_text("Revoked")
-    for page_path in ("/admin/outbox", "/admin/audit", "/admin/people"):
+    for page_path in ("/admin/outbox", "/admin/audit", f"/admin/roles/{world.roles['team-leads'].id}", "/admin/people"):
         await admin.goto(page_path)
         await checked(admin, seen)
     await expect(admin.locator("table").first).to_contain_text("linux-admins")
+    await alice.goto("/admin/settings")  # not hers: the 403 page is a page too
+    await expect(alice.locator("h1")).to_have_text("Not allowed")
+    await checked(alice, seen)
     assert {url: found for url, found in seen.items() if found} == {}
 
 

@@ -10,7 +10,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.access_request import commands, queries, render
+from grantflow.access_request import commands, render
 from grantflow.access_request.queries import RequestFilter
 from grantflow.access_request.schemas import AccessRequestOut, DecisionIn
 from grantflow.db import ReadSessionDep, SessionDep
@@ -20,7 +20,7 @@ from grantflow.runtime import RuntimeDep
 from grantflow.web.forms import parse
 from grantflow.web.pages import CheckedForm, PageRoute, SignedIn, form_text, redirect
 from grantflow.web.pages import render as page
-from grantflow.web.requester import PAGE_SIZE, page_of
+from grantflow.web.requester import PAGE_SIZE, listed, page_of
 from grantflow.web.sessions import Viewer
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -38,16 +38,14 @@ async def approvals(
     request: Request, viewer: SignedIn, session: ReadSessionDep, runtime: RuntimeDep, page_number: int = 1
 ) -> Response:
     now = runtime.clock.now()
-    waiting_count, waiting = await queries.list_requests(
-        session, viewer.principal, RequestFilter.ACTIVE_APPROVALS, page_of(page_number), now
-    )
-    _, involved = await queries.list_requests(session, viewer.principal, RequestFilter.APPROVALS, page_of(1), now)
-    decided = [r for r in await render.render(session, viewer.principal, involved) if _decided_by(r, viewer)]
+    waiting_count, waiting = await listed(session, viewer, RequestFilter.ACTIVE_APPROVALS, page_of(page_number), now)
+    _, involved = await listed(session, viewer, RequestFilter.APPROVALS, page_of(1), now)
+    decided = [r for r in involved if _decided_by(r, viewer)]
     return page(
         request,
         "approvals.html",
         viewer,
-        waiting=await render.render(session, viewer.principal, waiting),
+        waiting=waiting,
         waiting_count=waiting_count,
         decided=decided,
         page_number=page_number,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.access_request import commands, queries, render
 from grantflow.access_request.queries import RequestFilter
-from grantflow.access_request.schemas import AccessRequestIn
+from grantflow.access_request.schemas import AccessRequestIn, AccessRequestOut
 from grantflow.auth.scopes import Scope
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.errors import InvalidRequestData
@@ -34,6 +35,14 @@ ALL_ROLES = Page(offset=0, limit=1000, sortkey="name", descending=False)
 
 def page_of(number: int) -> Page:
     return Page(offset=max(number - 1, 0) * PAGE_SIZE, limit=PAGE_SIZE, sortkey="created", descending=True)
+
+
+async def listed(
+    session: AsyncSession, viewer: Viewer, which: RequestFilter, page: Page, now: datetime
+) -> tuple[int, list[AccessRequestOut]]:
+    """One list of requests as the API's filter gives it, rendered as the API renders it."""
+    count, items = await queries.list_requests(session, viewer.principal, which, page, now)
+    return count, await render.render(session, viewer.principal, items)
 
 
 @router.get("/")
@@ -151,11 +160,7 @@ async def file_request(
 async def my_requests(
     request: Request, viewer: SignedIn, session: ReadSessionDep, runtime: RuntimeDep, page_number: int = 1
 ) -> Response:
-    now = runtime.clock.now()
-    count, items = await queries.list_requests(
-        session, viewer.principal, RequestFilter.REQUESTS, page_of(page_number), now
-    )
-    shown = await render.render(session, viewer.principal, items)
+    count, shown = await listed(session, viewer, RequestFilter.REQUESTS, page_of(page_number), runtime.clock.now())
     return page(
         request, "my_requests.html", viewer, requests=shown, count=count, page_number=page_number, page_size=PAGE_SIZE
     )
