@@ -47,7 +47,7 @@ async def _median_ms(client: httpx.AsyncClient, path: str, headers: dict[str, st
 async def main(url: str, pool: int) -> None:
     if pool:
         await seed_pool(url, pool)
-    config = Config(database_url=url, background_workers=False, data_dir=Path("var/bench-pages"))
+    config = Config(database_url=url, background_workers=False)  # the data dir bench/seed.py prepared
     app = create_app(config)
     async with app.router.lifespan_context(app):
         runtime: Runtime = app.state.runtime

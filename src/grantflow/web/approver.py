@@ -10,7 +10,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.access_request import commands, render
+from grantflow.access_request import commands, queries, render
 from grantflow.access_request.queries import RequestFilter
 from grantflow.access_request.schemas import AccessRequestOut, DecisionIn
 from grantflow.db import ReadSessionDep, SessionDep
@@ -39,8 +39,8 @@ async def approvals(
 ) -> Response:
     now = runtime.clock.now()
     waiting_count, waiting = await listed(session, viewer, RequestFilter.ACTIVE_APPROVALS, page_of(page_number), now)
-    _, involved = await listed(session, viewer, RequestFilter.APPROVALS, page_of(1), now)
-    decided = [r for r in involved if _decided_by(r, viewer)]
+    _, decided_rows = await queries.list_decided_by(session, viewer.user.id, page_of(1))
+    decided = await render.render(session, viewer.principal, decided_rows)
     return page(
         request,
         "approvals.html",
@@ -51,10 +51,6 @@ async def approvals(
         page_number=page_number,
         page_size=PAGE_SIZE,
     )
-
-
-def _decided_by(shown: AccessRequestOut, viewer: Viewer) -> bool:
-    return any(a.user is not None and a.user.id == viewer.user.id for s in shown.steps for a in s.approvers)
 
 
 async def _request_page(
