@@ -32,7 +32,8 @@ async def list_audit_events(
     grant_id: Annotated[uuid.UUID | None, Query()] = None,
     since: Annotated[AwareDatetime | None, Query(description="at or after this moment")] = None,
     until: Annotated[AwareDatetime | None, Query(description="before this moment")] = None,
+    actor_id: Annotated[uuid.UUID | None, Query(description="who made the change (extension filter)")] = None,
 ) -> ResultSet[AuditEventOut]:
-    wanted = EventFilter(action, user_id, role_id, request_id, grant_id, since, until)
+    wanted = EventFilter(action, user_id, role_id, request_id, grant_id, since, until, actor_id)
     count, items = await service.list_events(session, page, wanted)
     return ResultSet(count=count, items=[AuditEventOut.model_validate(e) for e in items])

@@ -78,6 +78,7 @@ class EventFilter:
     grant_id: uuid.UUID | None = None
     since: datetime | None = None
     until: datetime | None = None
+    actor_id: uuid.UUID | None = None  # who made the change
 
 
 async def list_events(session: AsyncSession, page: Page, wanted: EventFilter) -> tuple[int, list[AuditEvent]]:
@@ -88,6 +89,7 @@ async def list_events(session: AsyncSession, page: Page, wanted: EventFilter) ->
         (AuditEvent.role_id, wanted.role_id),
         (AuditEvent.request_id, wanted.request_id),
         (AuditEvent.grant_id, wanted.grant_id),
+        (AuditEvent.actor_id, wanted.actor_id),
     ):
         if value is not None:
             conditions.append(column == value)

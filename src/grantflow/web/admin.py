@@ -522,15 +522,16 @@ async def audit(
     action: str = "",
     request_id: str = "",
     user: str = "",
+    actor: str = "",
     since: str = "",
     until: str = "",
 ) -> Response:
     require(viewer, Scope.ADMIN)
-    actor = await user_service.get_by_username(session, user) if user else None
     wanted = EventFilter(
         action=AuditAction(action) if action in AuditAction.__members__ else None,
         request_id=_uuid(request_id),
-        user_id=actor.id if actor else None,
+        user_id=await _user_id(session, user),
+        actor_id=await _user_id(session, actor),
         since=_time(since),
         until=_time(until),
     )
@@ -543,8 +544,23 @@ async def audit(
         events=events,
         count=count,
         actions=list(AuditAction),
-        filters={"action": action, "request_id": request_id, "user": user, "since": since, "until": until},
+        filters={
+            "action": action,
+            "request_id": request_id,
+            "user": user,
+            "actor": actor,
+            "since": since,
+            "until": until,
+        },
     )
+
+
+async def _user_id(session: AsyncSession, username: str) -> uuid.UUID | None:
+    """The user a filter names; an unknown name matches nobody."""
+    if not username:
+        return None
+    found = await user_service.get_by_username(session, username)
+    return found.id if found else uuid.UUID(int=0)
 
 
 def _uuid(value: str) -> uuid.UUID | None:
