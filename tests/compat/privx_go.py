@@ -101,7 +101,7 @@ def go_error_text(response: httpx.Response) -> str:
         return f"HTTP error: {response.status_code} (unexpected response body: {exc})"
 
     def part(item: dict[str, Any]) -> str:
-        text = f"error: {item['error_code']}"
+        text = f"error: {item.get('error_code', '')}"  # Go leaves a missing field empty
         if item.get("error_message"):
             text += f", message: {item['error_message']}"
         if item.get("property"):
@@ -109,3 +109,24 @@ def go_error_text(response: httpx.Response) -> str:
         return text
 
     return part(body) + "".join(f", {{{part(d)}}}" for d in body.get("details") or [])
+
+
+# What json.Marshal makes of the Go SDK's structs built from scratch (api/workflow/model.go, v2.44): no
+# `omitempty` on WorkflowSettings, so every field is sent, unset strings as "", numbers 0, bools false.
+ZERO_WORKFLOW_SETTINGS: dict[str, Any] = {
+    "smtp_server": "",
+    "smtp_server_port": 0,
+    "request_role_max_approvers": 0,
+    "smtp_server_enabled": False,
+    "privx_backend_address": "",
+    "smtp_server_username": "",
+    "smtp_server_password": "",
+    "smtp_server_protocol": "",
+    "smtp_sender_address": "",
+    "smtp_retry_attempts": 0,
+    "smtp_server_insecure_verify": False,
+    "smtp_provider": "",
+    "smtp_authentication_mode": "",
+    "smtp_provider_token_endpoint": "",
+    "smtp_provider_token_scope": "",
+}

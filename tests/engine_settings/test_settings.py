@@ -92,7 +92,6 @@ async def test_empty_password_keeps_the_stored_one_and_partial_put_keeps_the_res
         ({"smtp_server": "mail.example.com\r\nRCPT TO:<x@y>"}, "INVALID_REQUEST_DATA", "smtp_server"),
         ({"privx_backend_address": "javascript:alert(1)"}, "INVALID_REQUEST_DATA", "privx_backend_address"),
         ({"smtp_server_enabled": "yes"}, "VALUE_INCORRECT_TYPE", "smtp_server_enabled"),
-        ({"smtp_server_enabled": True, "smtp_server": ""}, "REQUIRED_VALUE_MISSING", "smtp_server"),
     ],
 )
 async def test_bad_settings_are_refused_and_nothing_is_stored(
@@ -176,4 +175,34 @@ async def test_testsmtp_validates_its_body(world: World) -> None:
         400,
         "INVALID_REQUEST_DATA",
         "test_recipient",
+    )
+
+
+async def test_the_go_sdks_zero_values_count_as_not_given(world: World) -> None:
+    from tests.compat.privx_go import ZERO_WORKFLOW_SETTINGS
+
+    admin = await world.as_("heidi")
+    assert (await world.client.put(SETTINGS, json=GO_SDK_BODY, headers=admin)).status_code == 200
+    # A struct with only what the script sets; every other field is Go's zero value.
+    partial = {**ZERO_WORKFLOW_SETTINGS, "smtp_server": "relay.example.com", "smtp_server_port": 25}
+    answer = await world.client.put(SETTINGS, json=partial, headers=admin)
+    assert answer.status_code == 200, answer.text
+    stored = (await world.client.get(SETTINGS, headers=admin)).json()
+    assert (stored["smtp_server"], stored["smtp_server_port"]) == ("relay.example.com", 25)
+    assert stored["smtp_server_protocol"] == "STARTTLS"  # "" kept the stored enum
+    assert stored["smtp_authentication_mode"] == "PASSWORD"
+    assert stored["smtp_provider"] == "GENERIC"
+    assert stored["smtp_sender_address"] == "grantflow@example.com"
+    assert stored["privx_backend_address"] == "https://grantflow.example.com"
+    assert (await world.client.put(SETTINGS, json=ZERO_WORKFLOW_SETTINGS, headers=admin)).status_code == 200
+    tested = await world.client.post(f"{WE}/testsmtp", json=ZERO_WORKFLOW_SETTINGS, headers=admin)
+    assert tested.status_code == 200, tested.text
+    assert tested.json()["status"] in ("OK", "ERROR")
+
+
+async def test_enabling_mail_needs_a_server_even_when_it_is_sent_empty(world: World) -> None:
+    admin = await world.as_("heidi")
+    body = {"smtp_server_enabled": True, "smtp_server": "", "smtp_sender_address": "grantflow@example.com"}
+    assert_error(
+        await world.client.put(SETTINGS, json=body, headers=admin), 400, "REQUIRED_VALUE_MISSING", "smtp_server"
     )

@@ -218,6 +218,26 @@ def test_failed_logins_are_throttled_per_account(http: httpx.Client) -> None:
     assert other.status_code == 400
 
 
+def test_go_sdk_reads_why_a_login_failed(http: httpx.Client) -> None:
+    """privx-sdk-go parses `error_code` from every failed call, the login and the token endpoint included."""
+    _, challenge = privx_go.pkce_pair()
+    token = privx_go.login_token(privx_go.authorize(http, challenge, "state-1"))
+    refused = http.post("/auth/api/v1/login", json={"username": "admin", "password": "wrong", "token": token})
+    assert refused.status_code == 400
+    assert privx_go.go_error_text(refused) == "error: PERMISSION_DENIED, message: invalid username or password"
+    assert refused.json()["error"] == "invalid_grant"  # RFC 6749 readers keep their field
+    grant = http.post(
+        TOKEN_URL,
+        data={"grant_type": "password", "username": "admin", "password": "wrong"},
+        auth=("privx-external", CLIENT_SECRET),
+    )
+    assert (grant.json()["error"], grant.json()["error_description"]) == (
+        "invalid_grant",
+        "invalid username or password",
+    )
+    assert privx_go.go_error_text(grant) == "error: PERMISSION_DENIED, message: invalid username or password"
+
+
 def test_go_sdk_error_text_from_a_privx_error(http: httpx.Client) -> None:
     admin = bearer(privx_go.log_in(http, "admin", ADMIN_PASSWORD)["access_token"])
     response = http.post(f"{WE}/workflows", json={"name": "x", "target_roles": [], "steps": []}, headers=admin)

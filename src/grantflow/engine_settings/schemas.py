@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
-from grantflow.kit.schema import InputModel, NullableStr, OutputModel, Upper
+from grantflow.kit.schema import EmptyAsNone, InputModel, NullableStr, OutputModel, Upper
 
 
 class SmtpProtocol(StrEnum):
@@ -68,18 +68,22 @@ Scope = Annotated[SafeStr, Field(max_length=500)]
 
 
 class SettingsIn(InputModel):
-    """Settings as clients send them: every key optional, given keys replace stored ones."""
+    """Settings as clients send them: every key optional, given keys replace stored ones.
+
+    `""` counts as not given for every string and enum: privx-sdk-go's WorkflowSettings has no `omitempty`, so a
+    struct built from scratch sends `""` for each field it did not set (decisions.md §6.1).
+    """
 
     smtp_server_enabled: StrictBool | None = None
-    smtp_server: HostName | None = None
+    smtp_server: Annotated[HostName | None, EmptyAsNone] = None
     smtp_server_port: Annotated[StrictInt, Field(ge=0, le=65535)] | None = None
-    smtp_server_protocol: Annotated[SmtpProtocol, Upper] | None = None
-    smtp_server_username: Credential | None = None
+    smtp_server_protocol: Annotated[Annotated[SmtpProtocol, Upper] | None, EmptyAsNone] = None
+    smtp_server_username: Annotated[Credential | None, EmptyAsNone] = None
     smtp_server_password: Credential | None = None
     smtp_server_insecure_verify: StrictBool | None = None
-    smtp_sender_address: Address | None = None
+    smtp_sender_address: Annotated[Address | None, EmptyAsNone] = None
     smtp_retry_attempts: Annotated[StrictInt, Field(ge=0, le=20)] | None = None
-    privx_backend_address: Url | None = None
+    privx_backend_address: Annotated[Url | None, EmptyAsNone] = None
     request_role_max_approvers: Annotated[StrictInt, Field(ge=0, le=1000)] | None = None
     # extension (decisions.md §4): a WAITING request older than this becomes EXPIRED.
     request_expiry_hours: Annotated[StrictInt, Field(ge=1, le=8760)] | None = None
@@ -87,12 +91,12 @@ class SettingsIn(InputModel):
     reminder_hours: Annotated[StrictInt, Field(ge=0, le=8760)] | None = None
     # extension: the target user is told this long before a grant ends; 0 = not at all.
     expiry_notice_hours: Annotated[StrictInt, Field(ge=0, le=8760)] | None = None
-    smtp_provider: Annotated[SmtpProvider, Upper] | None = None
-    smtp_authentication_mode: Annotated[SmtpAuthMode, Upper] | None = None
-    smtp_provider_token_endpoint: Url | None = None
-    smtp_provider_token_scope: Scope | None = None
+    smtp_provider: Annotated[Annotated[SmtpProvider, Upper] | None, EmptyAsNone] = None
+    smtp_authentication_mode: Annotated[Annotated[SmtpAuthMode, Upper] | None, EmptyAsNone] = None
+    smtp_provider_token_endpoint: Annotated[Url | None, EmptyAsNone] = None
+    smtp_provider_token_scope: Annotated[Scope | None, EmptyAsNone] = None
     # testsmtp only (extension): who receives the test message; default the caller's e-mail.
-    test_recipient: Address | None = None
+    test_recipient: Annotated[Address | None, EmptyAsNone] = None
 
 
 class SettingsOut(OutputModel):

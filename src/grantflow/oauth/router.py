@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from grantflow.errors import ErrorCode
 from grantflow.http.deps import AnyUser
 from grantflow.oauth import service
 from grantflow.oauth.schemas import LoginIn, LoginOut, OAuthErrorBody, TokenResponse
@@ -15,6 +16,15 @@ from grantflow.runtime import RuntimeDep
 router = APIRouter(tags=["auth"])
 
 FORM_LIMIT = 64
+# The PrivX code each OAuth error also carries (decisions.md §10): the Go SDK reads only `error_code`.
+PRIVX_CODES = {
+    "invalid_client": ErrorCode.PERMISSION_DENIED,
+    "invalid_grant": ErrorCode.PERMISSION_DENIED,
+    "unauthorized_client": ErrorCode.PERMISSION_DENIED,
+    "invalid_request": ErrorCode.INVALID_REQUEST_DATA,
+    "unsupported_grant_type": ErrorCode.INVALID_REQUEST_DATA,
+    "unsupported_response_type": ErrorCode.INVALID_REQUEST_DATA,
+}
 OAUTH_ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": OAuthErrorBody},
     401: {"model": OAuthErrorBody},
@@ -116,5 +126,13 @@ async def on_oauth_error(_request: Request, exc: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Basic realm="grantflow"'} if exc.status_code == 401 else {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
-    body = OAuthErrorBody(error=exc.error, error_description=exc.description)
+    body = OAuthErrorBody(
+        error=exc.error,
+        error_description=exc.description,
+        # A throttled login (429) is refused for now, whatever OAuth calls it.
+        error_code=ErrorCode.PERMISSION_DENIED
+        if exc.status_code == 429
+        else PRIVX_CODES.get(exc.error, ErrorCode.BAD_REQUEST),
+        error_message=exc.description,
+    )
     return JSONResponse(status_code=exc.status_code, content=body.model_dump(), headers=headers or None)

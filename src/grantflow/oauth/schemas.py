@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from grantflow.errors import ErrorCode
+
 
 class TokenResponse(BaseModel):
     access_token: str
@@ -25,5 +27,9 @@ class LoginOut(BaseModel):
 
 
 class OAuthErrorBody(BaseModel):
+    """RFC 6749 §5.2, plus the PrivX error fields that privx-sdk-go reads from every failed call."""
+
     error: str
     error_description: str
+    error_code: ErrorCode
+    error_message: str
