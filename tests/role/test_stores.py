@@ -195,3 +195,45 @@ async def test_changes_are_stamped_by_the_service_clock(world: World, clock: Fro
     assert changed.status_code == 200
     user = (await world.client.get(f"{US}/users/{alice.id}", headers=admin)).json()
     assert datetime.fromisoformat(user["updated"]) == clock.now()
+
+
+async def test_naming_privx_user_explicitly_changes_nothing(world: World) -> None:
+    """Scripts read a user's roles and put them back; privx-user is in every answer they read."""
+    bob = world.users["bob"]
+    admin = await world.as_("admin")
+    read = (await world.client.get(f"{RS}/users/{bob.id}/roles", headers=admin)).json()["items"]
+    everyone = next(r for r in read if r["name"] == "privx-user")
+    body = [{"id": r["id"], "explicit": True} for r in read] + [{"id": str(world.roles["db-owners"].id)}]
+    assert (await world.client.put(f"{RS}/users/{bob.id}/roles", json=body, headers=admin)).status_code == 200
+    held = {h["name"]: h for h in (await world.client.get(f"{RS}/users/{bob.id}/roles", headers=admin)).json()["items"]}
+    assert sorted(held) == ["db-owners", "privx-user", "team-leads"]
+    assert held["privx-user"]["implicit"] is True
+    assert held["privx-user"]["explicit"] is False
+    created = await world.client.post(
+        f"{US}/api-clients", json={"name": "deploy-bot", "roles": [{"id": everyone["id"]}]}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    client = (await world.client.get(f"{US}/api-clients/{created.json()['id']}", headers=admin)).json()
+    assert client["roles"] == []
+
+
+async def test_a_bad_entry_is_named_by_the_index_the_client_sent(world: World) -> None:
+    bob = world.users["bob"]
+    admin = await world.as_("admin")
+    read = (await world.client.get(f"{RS}/users/{bob.id}/roles", headers=admin)).json()["items"]
+    implicit = next(r for r in read if r["implicit"])
+    bad = {
+        "id": str(world.roles["db-owners"].id),
+        "grant_type": "TIME_RESTRICTED",
+        "grant_start": "2026-12-02T00:00:00Z",
+    }
+    body = [{"id": implicit["id"], "explicit": False}, bad]
+    response = await world.client.put(f"{RS}/users/{bob.id}/roles", json=body, headers=admin)
+    assert_error(response, 400, "INVALID_REQUEST_DATA", "1.grant_end")
+    unknown = [{"id": implicit["id"], "explicit": False}, {"id": "00000000-0000-4000-8000-000000000000"}]
+    assert_error(
+        await world.client.put(f"{RS}/users/{bob.id}/roles", json=unknown, headers=admin),
+        400,
+        "INVALID_REQUEST_DATA",
+        "1.id",
+    )

@@ -290,20 +290,20 @@ def _held(membership: Membership, role: Role) -> HeldRole:
 async def set_mapped_roles(session: AsyncSession, user_id: uuid.UUID, entries: Sequence[HeldRoleIn]) -> None:
     """PUT /users/{id}/roles: the body is the whole set of direct memberships (docs/privx-compatibility.md).
 
-    Entries with `explicit: false` (echoed implicit roles) change nothing. Memberships that requests granted are
-    shown by GET but managed only by requests, so the PUT leaves them alone.
+    Entries with `explicit: false` (echoed implicit roles) and `privx-user` (which everyone holds) change nothing.
+    Memberships that requests granted are shown by GET but managed only by requests, so the PUT leaves them alone.
     """
-    wanted: dict[uuid.UUID, HeldRoleIn] = {}
-    for entry in entries:
-        if entry.explicit:
-            wanted[entry.id] = entry  # duplicates: the last entry wins
-    roles = await roles_by_id(session, wanted)
+    wanted: dict[uuid.UUID, tuple[int, HeldRoleIn]] = {}
     for index, entry in enumerate(entries):
-        if entry.explicit and entry.id not in roles:
-            raise InvalidRequestData(f"role {entry.id} does not exist", property=f"{index}.id")
-        if entry.explicit and roles[entry.id].name == USER_ROLE:
-            raise InvalidRequestData("every user holds privx-user implicitly", property=f"{index}.id")
-    windows = {role_id: _window(index, entry) for index, (role_id, entry) in enumerate(wanted.items())}
+        if entry.explicit:
+            wanted[entry.id] = (index, entry)  # duplicates: the last entry wins; errors name the client's index
+    roles = await roles_by_id(session, wanted)
+    for role_id, (index, _entry) in wanted.items():
+        if role_id not in roles:
+            raise InvalidRequestData(f"role {role_id} does not exist", property=f"{index}.id")
+    # Every user holds privx-user implicitly; naming it (as a read-modify-write script does) changes nothing.
+    wanted = {role_id: held for role_id, held in wanted.items() if roles[role_id].name != USER_ROLE}
+    windows = {role_id: _window(index, entry) for role_id, (index, entry) in wanted.items()}
     # Replace, not merge: concurrent writers for one user take turns (the user row lock on PostgreSQL).
     await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     await session.execute(
