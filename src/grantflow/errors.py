@@ -147,8 +147,12 @@ def error_response(status: int, body: ErrorBody, headers: Mapping[str, str] | No
 
 
 # pydantic error type → PrivX error code.
+# Where pydantic's own words would puzzle a person.
+_MESSAGES = {"extra_forbidden": "this field is not supported here; nothing was done"}
+
 _VALIDATION_CODES: dict[str, ErrorCode] = {
     "missing": ErrorCode.REQUIRED_VALUE_MISSING,
+    "extra_forbidden": ErrorCode.INVALID_REQUEST_DATA,
     "json_invalid": ErrorCode.BAD_REQUEST,
     "json_type": ErrorCode.BAD_REQUEST,
     "string_too_long": ErrorCode.VALUE_OUT_OF_BOUNDS,
@@ -184,7 +188,7 @@ def validation_error_body(errors: Sequence[Any]) -> ErrorBody:
     details = [
         ErrorDetail(
             error_code=_VALIDATION_CODES.get(err["type"], ErrorCode.VALUE_INCORRECT_TYPE),
-            error_message=str(err.get("msg", "invalid value")),
+            error_message=_MESSAGES.get(err["type"]) or str(err.get("msg", "invalid value")),
             property=_property_of(err.get("loc", ())) or None,
         )
         for err in errors

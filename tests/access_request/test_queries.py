@@ -225,3 +225,17 @@ async def test_the_approver_queue_follows_every_change_of_its_requests(world: Wo
     own = (await world.request_role("bob", "db-owners")).json()["id"]
     assert await _approver_queue(world, "bob") == (0, [])  # never one's own request
     assert await _approver_queue(world, "frank") == (1, [own])
+
+
+async def test_search_by_status_and_no_field_is_silently_ignored(world: World, queue: dict[str, str]) -> None:
+    alice, dave = queue["alice"], queue["dave"]
+    assert await _search(world, "grace", {"status": "WAITING"}) == [alice]
+    assert await _search(world, "grace", {"status": "approved"}) == [dave]
+    assert sorted(await _search(world, "grace", {"status": ["WAITING", "APPROVED"]})) == sorted([alice, dave])
+    assert await _search(world, "grace", {"status": "DENIED", "keywords": "alice"}) == []
+    assert sorted(await _search(world, "grace", {"status": ""})) == sorted([alice, dave])
+    headers = await world.as_("grace")
+    unknown = await world.client.post(f"{WE}/requests/search", json={"requester": "alice"}, headers=headers)
+    assert_error(unknown, 400, "INVALID_REQUEST_DATA", "requester")
+    bad = await world.client.post(f"{WE}/requests/search", json={"status": "DONE"}, headers=headers)
+    assert_error(bad, 400, "VALUE_INCORRECT_FORMAT", "status.0")

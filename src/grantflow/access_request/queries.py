@@ -214,6 +214,8 @@ def _search_conditions(search: SearchIn) -> list[ColumnElement[bool]]:
     ]
     if search.start_time and search.end_time and search.end_time < search.start_time:
         raise InvalidRequestData("end_time must not be before start_time", property="end_time")
+    if search.status:
+        conditions.append(AccessRequest.status.in_([str(s) for s in search.status]))
     if search.end_time is not None:
         conditions.append(AccessRequest.created <= search.end_time)
     if search.start_time is not None:

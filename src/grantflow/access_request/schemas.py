@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StrictInt
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StrictInt
 
 from grantflow.access_request.models import Decision, RequestAction, RequestStatus
 from grantflow.grant.models import GrantState
@@ -54,11 +54,24 @@ class DecisionIn(InputModel):
     comment: Annotated[Text, NullableStr] = ""
 
 
+def _one_or_many(value: object) -> object:
+    """`"WAITING"`, `["WAITING", "APPROVED"]`, `""` and `null` are all accepted for a list of values."""
+    if value is None or value == "":
+        return []
+    return [value] if isinstance(value, str) else value
+
+
 class SearchIn(InputModel):
+    """PrivX's AccessRequestSearch plus `status`; any other field is refused rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
     keywords: Annotated[Text, NullableStr] = ""
     start_time: OptionalTime = None
     end_time: OptionalTime = None
     filter: Annotated[str | None, EmptyAsNone] = None
+    # Extension: only requests in this status (or these statuses).
+    status: Annotated[list[Annotated[RequestStatus, Upper]], BeforeValidator(_one_or_many), Field(max_length=5)] = []
 
 
 class ApproverOut(OutputModel):
