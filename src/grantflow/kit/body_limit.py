@@ -1,8 +1,8 @@
 """Refuse request bodies over the limit without ever holding them.
 
-A body that declares its length is refused at once. A chunked one is counted as it arrives; past the limit the
-rest is read and thrown away (up to DRAIN_FACTOR times the limit) so that the client, still sending, can read
-the 413 instead of a connection reset.
+A body that declares a length over the limit is refused before the app sees it; a chunked one is counted as it
+arrives. Either way the rest is read and thrown away (up to DRAIN_FACTOR times the limit; a larger declared
+length is refused at once) so that the client, still sending, reads the 413 instead of a connection reset.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            if declared.isdigit() and int(declared) <= self.max_bytes * DRAIN_FACTOR:
+                await _drain(receive, self.max_bytes * DRAIN_FACTOR)
             await _too_large(send)
             return
         received = 0
