@@ -135,3 +135,15 @@ async def test_a_declared_body_over_the_limit_gets_a_413_the_client_can_read(liv
         status, body = await asyncio.to_thread(send_too_much)
         assert status == 413
         assert body == {"error_code": "OUT_OF_RESOURCES", "error_message": "request body too large", "property": "body"}
+
+
+async def test_validation_messages_read_as_sentences(world: World) -> None:
+    admin = await world.as_("admin")
+    url = await world.client.put(f"{WE}/settings", json={"privx_backend_address": "ftp://x"}, headers=admin)
+    assert_error(url, 400, "INVALID_REQUEST_DATA", "privx_backend_address")
+    assert url.json()["error_message"] == "not an http(s) URL"
+    malformed = await world.client.post(
+        WORKFLOWS, content=b'{"name": x}', headers={**admin, "Content-Type": "application/json"}
+    )
+    assert_error(malformed, 400, "BAD_REQUEST", "body")
+    assert malformed.json()["error_message"].startswith("the body is not valid JSON at character 9")

@@ -6,32 +6,40 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 import uvloop
+from pydantic import BaseModel, ValidationError
 
 from grantflow.config import Config, load_config
+from grantflow.errors import GrantflowError, validation_error_body
 from grantflow.kit import redact
 from grantflow.kit.passwords import Passwords
 from grantflow.kit.secretbox import load_secret_box
 from grantflow.prepare import DatabaseTooNew, admin_session, prepare
 from grantflow.role import service as role_service
 from grantflow.user import service as user_service
+from grantflow.user.schemas import LocalUserIn
 
-app = typer.Typer(help="grantflow: a self-hosted role-granting workflow engine.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-user_app = typer.Typer(help="Local users.", no_args_is_help=True)
-role_app = typer.Typer(help="Roles and direct (mapped) memberships.", no_args_is_help=True)
-client_app = typer.Typer(
-    help="API clients (log in with the password or client_credentials grant).", no_args_is_help=True
-)
+
+def _group(help: str) -> typer.Typer:
+    """A command group with plain help (rich help shows a <bool> metavar beside every flag)."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
+app = _group("grantflow: a self-hosted role-granting workflow engine.")
+db_app = _group("Database schema.")
+user_app = _group("Local users.")
+role_app = _group("Roles and direct (mapped) memberships.")
+client_app = _group("API clients (log in with the password or client_credentials grant).")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(role_app, name="role")
-tls_app = typer.Typer(help="TLS certificates.", no_args_is_help=True)
-keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
+tls_app = _group("TLS certificates.")
+keys_app = _group("Token-signing keys.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(client_app, name="api-client")
 app.add_typer(tls_app, name="tls")
@@ -130,6 +138,9 @@ async def _run_worker(config: Config) -> None:
 def tls_init(
     host: Annotated[list[str], typer.Option("--host", help="host name or IP address; repeat for more")],
     directory: Annotated[Path | None, typer.Option(help="where to write [default: DATA_DIR/tls]")] = None,
+    force: Annotated[
+        bool, typer.Option(help="replace an existing CA: every client holding the old ca.pem must get the new one")
+    ] = False,
     config_file: ConfigFile = None,
 ) -> None:
     """Create a local CA (ca.pem) and a server certificate (server.pem, server.key) for the given hosts."""
@@ -138,7 +149,10 @@ def tls_init(
     from grantflow.tls import init_tls
 
     config = load_config(config_file)
-    files = init_tls(directory or config.data_dir / "tls", host, datetime.now(UTC))
+    target = directory or config.data_dir / "tls"
+    if (target / "ca.pem").exists() and not force:
+        _fail(f"{target / 'ca.pem'} exists and clients may trust it; pass --force to replace it")
+    files = init_tls(target, host, datetime.now(UTC))
     typer.echo(f"CA certificate for clients: {files.ca_cert}")
     typer.echo(f"serve with: grantflow serve --tls-cert {files.server_cert} --tls-key {files.server_key}")
 
@@ -150,6 +164,34 @@ def db_upgrade(config_file: ConfigFile = None) -> None:
     typer.echo("database is up to date")
 
 
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+def _fail(message: str) -> NoReturn:
+    """An expected refusal: one line on standard error and exit status 1, no traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run an admin task; a refusal by the services (a duplicate name, an unknown permission) is one clear line."""
+    try:
+        return asyncio.run(work)
+    except GrantflowError as refused:
+        where = f" ({refused.property})" if refused.property else ""
+        _fail(f"{refused.message}{where}")
+
+
+def _valid(model: type[M], fields: dict[str, Any]) -> M:
+    """The API's input model for the command's values, or its first problem as one line."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as invalid:
+        body = validation_error_body(invalid.errors())
+        _fail(f"{body.error_message} ({body.property})" if body.property else str(body.error_message))
+
+
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -158,37 +200,33 @@ def _read_password(password_stdin: bool) -> str:
 
 @user_app.command("create")
 def user_create(
-    username: str,
-    display_name: Annotated[str, typer.Option()] = "",
-    email: Annotated[str, typer.Option()] = "",
+    username: Annotated[str, typer.Argument(help="the name the user signs in with")],
+    display_name: Annotated[str, typer.Option(help="the name others see")] = "",
+    email: Annotated[str, typer.Option(help="where notifications go")] = "",
     password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
     config_file: ConfigFile = None,
 ) -> None:
-    """Create a local user."""
+    """Create a local user (the same rules as POST /local-user-store/api/v1/users: 8 to 1024 characters)."""
     config = _prepared(config_file)
     password = _read_password(password_stdin)
+    fields = {"username": username, "display_name": display_name, "email": email, "password": {"password": password}}
+    body = _valid(LocalUserIn, fields)
 
     async def run() -> str:
         async with admin_session(config) as session:
-            passwords = Passwords.from_config(config)
-            user = await user_service.create_user(
-                session,
-                passwords,
-                username=username,
-                password=password,
-                display_name=display_name,
-                email=email,
-            )
+            user = await user_service.create_local_user(session, Passwords.from_config(config), body, author=None)
             return str(user.id)
 
-    typer.echo(asyncio.run(run()))
+    typer.echo(_run(run()))
 
 
 @role_app.command("create")
 def role_create(
-    name: str,
-    permission: Annotated[list[str] | None, typer.Option("--permission", "-p", help="e.g. workflows-manage")] = None,
-    comment: Annotated[str, typer.Option()] = "",
+    name: Annotated[str, typer.Argument(help="the role's unique name")],
+    permission: Annotated[
+        list[str] | None, typer.Option("--permission", "-p", help="e.g. workflows-manage; repeat for more")
+    ] = None,
+    comment: Annotated[str, typer.Option(help="what the role is for")] = "",
     config_file: ConfigFile = None,
 ) -> None:
     """Create a role with permissions."""
@@ -198,11 +236,15 @@ def role_create(
         async with admin_session(config) as session:
             return str((await role_service.create_role(session, name, permission or [], comment)).id)
 
-    typer.echo(asyncio.run(run()))
+    typer.echo(_run(run()))
 
 
 @role_app.command("add-member")
-def role_add_member(role: str, username: str, config_file: ConfigFile = None) -> None:
+def role_add_member(
+    role: Annotated[str, typer.Argument(help="the role's name")],
+    username: Annotated[str, typer.Argument(help="who gets it")],
+    config_file: ConfigFile = None,
+) -> None:
     """Give a user a role directly (a mapped membership: it lets them approve for that role)."""
     config = _prepared(config_file)
 
@@ -211,16 +253,16 @@ def role_add_member(role: str, username: str, config_file: ConfigFile = None) ->
             found_role = await role_service.get_role_by_name(session, role)
             user = await user_service.get_by_username(session, username)
             if found_role is None or user is None:
-                raise typer.BadParameter(f"no role {role!r}" if found_role is None else f"no user {username!r}")
+                _fail(f"no role {role!r}" if found_role is None else f"no user {username!r}")
             await role_service.add_mapped_member(session, found_role, user.id)
 
-    asyncio.run(run())
+    _run(run())
     typer.echo(f"{username} is now a member of {role}")
 
 
 @client_app.command("create")
 def api_client_create(
-    name: str,
+    name: Annotated[str, typer.Argument(help="what the client is, e.g. deploy-bot")],
     role: Annotated[list[str] | None, typer.Option("--role", "-r", help="role name; repeat for more")] = None,
     config_file: ConfigFile = None,
 ) -> None:
@@ -234,11 +276,11 @@ def api_client_create(
             for role_name in role or []:
                 found = await role_service.get_role_by_name(session, role_name)
                 if found is None:
-                    raise typer.BadParameter(f"no role {role_name!r}")
+                    _fail(f"no role {role_name!r}")
                 await role_service.add_mapped_member(session, found, client.id)
             return str(client.id), box.open(client.secret_sealed or "")
 
-    client_id, secret = asyncio.run(run())
+    client_id, secret = _run(run())
     typer.echo(f"id={client_id}\nsecret={secret}")
 
 
@@ -257,7 +299,8 @@ def keys_rotate(config_file: ConfigFile = None) -> None:
         async with admin_session(config) as session:
             return (await rotate(session, load_secret_box(config), datetime.now(UTC), keep)).kid
 
-    typer.echo(f"new signing key {asyncio.run(run())}")
+    typer.echo(f"new signing key {_run(run())}")
+    typer.echo(f"running servers start signing with it within {SIGNING_KEY_REFRESH_SECONDS:.0f} s (they re-read keys)")
 
 
 def main() -> None:

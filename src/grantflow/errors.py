@@ -183,13 +183,23 @@ def _property_of(loc: Sequence[str | int]) -> str:
     return ".".join(parts)
 
 
+def _message_of(err: Any) -> str:
+    """pydantic's message as a person reads it: no "Value error, " prefix, malformed JSON located."""
+    if err["type"] == "json_invalid":
+        where = err.get("loc", ())
+        at = f" at character {where[-1]}" if where and isinstance(where[-1], int) else ""
+        return f"the body is not valid JSON{at}: {err.get('ctx', {}).get('error', 'malformed')}"
+    message = _MESSAGES.get(err["type"]) or str(err.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
 def validation_error_body(errors: Sequence[Any]) -> ErrorBody:
     """The first problem becomes the top-level error; every problem is listed in `details`."""
     details = [
         ErrorDetail(
             error_code=_VALIDATION_CODES.get(err["type"], ErrorCode.VALUE_INCORRECT_TYPE),
-            error_message=_MESSAGES.get(err["type"]) or str(err.get("msg", "invalid value")),
-            property=_property_of(err.get("loc", ())) or None,
+            error_message=_message_of(err),
+            property="body" if err["type"] == "json_invalid" else _property_of(err.get("loc", ())) or None,
         )
         for err in errors
     ]

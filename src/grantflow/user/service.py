@@ -129,7 +129,7 @@ async def get_of_kind(session: AsyncSession, user_id: uuid.UUID, source_type: So
     return user
 
 
-def apply_profile(user: User, body: LocalUserIn, editor: uuid.UUID) -> None:
+def apply_profile(user: User, body: LocalUserIn, editor: uuid.UUID | None) -> None:
     user.username = body.username
     user.display_name = body.display_name or body.full_name or body.username
     user.email = body.email
@@ -141,7 +141,10 @@ def apply_profile(user: User, body: LocalUserIn, editor: uuid.UUID) -> None:
     user.updated_by = editor
 
 
-async def create_local_user(session: AsyncSession, passwords: Passwords, body: LocalUserIn, author: uuid.UUID) -> User:
+async def create_local_user(
+    session: AsyncSession, passwords: Passwords, body: LocalUserIn, author: uuid.UUID | None
+) -> User:
+    """A local user from the API's input model; `author` is None when the command line made it."""
     password = body.password.password if body.password else None
     user = await create_user(session, passwords, username=body.username, password=password)
     apply_profile(user, body, author)
