@@ -47,7 +47,14 @@ def test_workflow_over_http_with_cli_created_identities(live_server: str, prepar
         roles[role] = _cli(env, "role", "create", role, "-p", "workflows-requests").stdout.strip()
     for name in ("alice", "bob", "carol"):
         created = _cli(
-            env, "user", "create", name, "--email", f"{name}@example.com", "--password-stdin", stdin=f"{name}-pw\n"
+            env,
+            "user",
+            "create",
+            name,
+            "--email",
+            f"{name}@example.com",
+            "--password-stdin",
+            stdin=f"{name}-password-1\n",
         )
         assert created.returncode == 0, created.stderr
     assert _cli(env, "role", "add-member", "team-leads", "bob").returncode == 0
@@ -68,7 +75,7 @@ def test_workflow_over_http_with_cli_created_identities(live_server: str, prepar
         created = http.post(f"{WE}/workflows", json=body, headers=admin)
         assert created.status_code == 201, created.text
 
-        alice = bearer(_token(http, "alice", "alice-pw"))
+        alice = bearer(_token(http, "alice", "alice-password-1"))
         requestable = http.get(f"{WE}/workflows/roles", headers=alice).json()
         assert [item["name"] for item in requestable["items"]] == ["linux-admins"]
         request = http.post(
@@ -83,8 +90,8 @@ def test_workflow_over_http_with_cli_created_identities(live_server: str, prepar
         assert request.status_code == 201, request.text
         request_id = request.json()["id"]
 
-        bob = bearer(_token(http, "bob", "bob-pw"))
-        carol = bearer(_token(http, "carol", "carol-pw"))
+        bob = bearer(_token(http, "bob", "bob-password-1"))
+        carol = bearer(_token(http, "carol", "carol-password-1"))
         assert http.get(f"{WE}/requests", params={"filter": "active_approvals"}, headers=carol).json()["count"] == 0
         assert (
             http.post(
@@ -104,7 +111,7 @@ def test_workflow_over_http_with_cli_created_identities(live_server: str, prepar
         # The membership shows at alice's next login: the granted role's permissions reach her token.
         scopes = http.post(
             TOKEN_URL,
-            data={"grant_type": "password", "username": "alice", "password": "alice-pw"},
+            data={"grant_type": "password", "username": "alice", "password": "alice-password-1"},
             auth=("privx-external", CLIENT_SECRET),
         ).json()["scope"]
         assert "workflowsRequests" in scopes.split()
