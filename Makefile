@@ -17,17 +17,19 @@ install: $(STAMP)
 run: $(STAMP)  ## serve on 127.0.0.1:8080, SQLite under ./var
 	$(BIN)/grantflow serve
 
+PYTEST := $(BIN)/pytest -n 2  # two worker processes, one per core of the development machines
+
 test: $(STAMP)  ## the whole suite, SQLite and PostgreSQL
-	$(BIN)/pytest
+	$(PYTEST)
 
 test-fast: $(STAMP)  ## the edit loop: SQLite only, without the tests that spawn processes
-	GRANTFLOW_TEST_BACKENDS=sqlite $(BIN)/pytest -q -m "not slow"
+	GRANTFLOW_TEST_BACKENDS=sqlite $(PYTEST) -q -m "not slow"
 
 test-sqlite: $(STAMP)
-	GRANTFLOW_TEST_BACKENDS=sqlite $(BIN)/pytest
+	GRANTFLOW_TEST_BACKENDS=sqlite $(PYTEST)
 
 test-pg: $(STAMP)
-	GRANTFLOW_TEST_BACKENDS=postgresql $(BIN)/pytest
+	GRANTFLOW_TEST_BACKENDS=postgresql $(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench tools
