@@ -67,3 +67,12 @@ async def test_api_docs_load_nothing_from_the_internet(client: httpx.AsyncClient
     assert all(u.startswith("/") for u in urls), urls
     for url in urls:
         assert (await client.get(url)).status_code == 200, url
+
+
+async def test_page_numbers_out_of_range_show_a_page(world: World, browse: type[Browser]) -> None:
+    alice = browse()
+    await alice.sign_in("alice")
+    for number in ("0", "-3", str(2**70)):
+        shown = await alice.http.get("/requests", params={"page_number": number})
+        assert shown.status_code == 200, number
+        assert "<h1>My requests</h1>" in shown.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Page, expect
@@ -107,9 +108,9 @@ async def decide_from_mail(site: Site, link: str, who: str, decision: str, seen:
     return page
 
 
-async def test_from_setup_to_revocation(world: World, site: Site, start_server: object) -> None:
+async def test_from_setup_to_revocation(world: World, site: Site, start_server: Callable[[Mailbox], int]) -> None:
     mailbox = Mailbox()
-    smtp_port = start_server(mailbox)  # type: ignore[operator]
+    smtp_port = start_server(mailbox)
     seen: dict[str, list[str]] = {}
 
     admin = await site.page()

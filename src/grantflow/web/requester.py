@@ -33,8 +33,13 @@ PAGE_SIZE = 25
 ALL_ROLES = Page(offset=0, limit=1000, sortkey="name", descending=False)
 
 
+MAX_PAGE = 10_000  # a page number past this shows an empty page rather than asking the database for it
+
+
 def page_of(number: int) -> Page:
-    return Page(offset=max(number - 1, 0) * PAGE_SIZE, limit=PAGE_SIZE, sortkey="created", descending=True)
+    """Page `number` (from 1) of a list, newest first; out-of-range numbers are brought into range."""
+    number = min(max(number, 1), MAX_PAGE)
+    return Page(offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE, sortkey="created", descending=True)
 
 
 async def listed(
