@@ -245,3 +245,40 @@ def start_worker(prepared: Config) -> Iterator[Any]:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
+
+
+@pytest.fixture
+def served(prepared: Config) -> Iterator[str]:
+    """`grantflow serve` as a process on the test's database, mail delivery included, on a free port: its base URL."""
+    import subprocess
+    import sys
+
+    from tests.processes import free_port, fresh_env
+
+    port = free_port()
+    env = fresh_env(
+        prepared.data_dir,
+        GRANTFLOW_DATABASE_URL=prepared.resolved_database_url,
+        GRANTFLOW_SECRET_KEY=SECRET_KEY,
+        GRANTFLOW_PORT=str(port),
+        GRANTFLOW_OUTBOX_POLL_SECONDS="0.2",
+    )
+    log = prepared.data_dir / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "grantflow", "serve"], env=env, stdout=sink, stderr=sink)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"grantflow serve exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/workflow-engine/api/v1/status", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "grantflow serve did not answer within 60 s"
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -147,3 +147,21 @@ async def test_validation_messages_read_as_sentences(world: World) -> None:
     )
     assert_error(malformed, 400, "BAD_REQUEST", "body")
     assert malformed.json()["error_message"].startswith("the body is not valid JSON at character 9")
+
+
+async def test_nul_characters_are_refused_by_name_on_both_databases(world: World) -> None:
+    admin = await world.as_("admin")
+    role = await world.client.post("/role-store/api/v1/roles", json={"name": "ops\x00"}, headers=admin)
+    assert_error(role, 400, "INVALID_REQUEST_DATA", "name")
+    search = await world.client.post("/role-store/api/v1/roles/search", json={"keywords": "a\x00b"}, headers=admin)
+    assert_error(search, 400, "INVALID_REQUEST_DATA", "keywords")
+    resolve = await world.client.post("/role-store/api/v1/roles/resolve", json=["privx-user\x00"], headers=admin)
+    assert_error(resolve, 400, "INVALID_REQUEST_DATA")
+    client = await world.client.post("/local-user-store/api/v1/api-clients", json={"name": "bot\x00"}, headers=admin)
+    assert_error(client, 400, "INVALID_REQUEST_DATA", "name")
+    token = await world.client.post(
+        "/auth/api/v1/oauth/token",
+        data={"grant_type": "password", "username": "admin\x00", "password": "x"},
+        auth=("privx-external", CLIENT_SECRET),
+    )
+    assert (token.status_code, token.json()["error"]) == (400, "invalid_grant")

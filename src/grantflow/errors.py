@@ -135,6 +135,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Missing, expired or invalid access token"),
         (403, "Authenticated, but the token's scopes or the object's rules do not allow this"),
         (404, "Unknown id, or an object the caller may not see"),
+        (409, "A name already taken (VALUE_DUPLICATE), or a concurrent change: retry"),
         (413, "Request body larger than the configured limit"),
         (500, "Internal error (no internals are disclosed)"),
         (503, "The database is unavailable"),

@@ -4,22 +4,14 @@ Playwright, and a real aiosmtpd sink for the mail the approvers follow."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from grantflow.config import Config
-from tests.conftest import SECRET_KEY
 from tests.notification.smtp_servers import pki, start_server, token_endpoint
-from tests.processes import free_port, fresh_env
 
 __all__ = ["pki", "start_server", "token_endpoint"]
 
@@ -67,39 +59,9 @@ class Site:
 
 
 @pytest.fixture
-def site(prepared: Config, browser: Browser) -> Iterator[Site]:
-    """`grantflow serve` on the test's database, with mail delivery running, on a free port."""
-    port = free_port()
-    env = fresh_env(
-        prepared.data_dir,
-        GRANTFLOW_DATABASE_URL=prepared.resolved_database_url,
-        GRANTFLOW_SECRET_KEY=SECRET_KEY,
-        GRANTFLOW_PORT=str(port),
-        GRANTFLOW_OUTBOX_POLL_SECONDS="0.2",
-    )
-    log = prepared.data_dir / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "grantflow", "serve"], env=env, stdout=sink, stderr=sink)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, process, log)
-        yield Site(base=base, browser=browser)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"grantflow serve exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/workflow-engine/api/v1/status", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("grantflow serve did not answer within 60 s")
+def site(served: str, browser: Browser) -> Site:
+    """`grantflow serve` on the test's database, with mail delivery running, in this browser."""
+    return Site(base=served, browser=browser)
 
 
 async def serious_violations(page: Page) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from grantflow.access_request import commands, queries, render
 from grantflow.access_request.schemas import AccessRequestIn, AccessRequestOut, DecisionIn, SearchIn
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.http.deps import RequestsCreate, RequestsRead, RequestsWrite
+from grantflow.http.responses import NO_BODY
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, ResultSet
 from grantflow.runtime import RuntimeDep
@@ -64,7 +65,7 @@ async def get_request(
     return await render.read_request(session, principal, request_id, runtime.clock.now())
 
 
-@router.delete("/{request_id}", summary="Cancel (requester) or delete (admin) a request")
+@router.delete("/{request_id}", summary="Cancel (requester) or delete (admin) a request", **NO_BODY)
 async def delete_request(
     request_id: uuid.UUID, principal: RequestsWrite, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
@@ -72,7 +73,7 @@ async def delete_request(
     return Response(status_code=status.HTTP_200_OK)
 
 
-@router.post("/{request_id}/decision", summary="Approve or deny the current step")
+@router.post("/{request_id}/decision", summary="Approve or deny the current step", **NO_BODY)
 async def decide(
     request_id: uuid.UUID,
     principal: RequestsWrite,
@@ -84,7 +85,7 @@ async def decide(
     return Response(status_code=status.HTTP_200_OK)
 
 
-@router.post("/{request_id}/role/revoke", summary="Revoke the role an approved request granted")
+@router.post("/{request_id}/role/revoke", summary="Revoke the role an approved request granted", **NO_BODY)
 async def revoke_role(
     request_id: uuid.UUID, principal: RequestsWrite, session: SessionDep, runtime: RuntimeDep
 ) -> Response:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
 
 # Wire limits, one place. Strings longer than these are refused with VALUE_OUT_OF_BOUNDS.
 NAME_MAX = 200
@@ -16,10 +16,33 @@ Name = Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX)]
 Text = Annotated[StrictStr, Field(max_length=TEXT_MAX)]
 
 
+def has_nul(value: object) -> bool:
+    """Whether a value, or anything inside it, is text with a NUL character (PostgreSQL cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul(value: object) -> object:
+    if has_nul(value):
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
 class InputModel(BaseModel):
-    """Bodies sent by clients: unknown and read-only keys are ignored, types are checked strictly."""
+    """Bodies sent by clients: unknown and read-only keys are ignored, types are checked strictly, no text may
+    carry a NUL character (refused with the field's name, on both databases alike)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return refuse_nul(value)
 
 
 class OutputModel(BaseModel):
@@ -93,3 +116,7 @@ class UserHandle(OutputModel):
     id: uuid.UUID
     display_name: str
     deleted: bool = False
+
+
+# A plain list of names in a body (roles/resolve): the same NUL rule as every model.
+NameList = Annotated[list[StrictStr], BeforeValidator(refuse_nul)]

@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from grantflow.errors import ErrorCode
 from grantflow.http.deps import AnyUser
+from grantflow.http.responses import NO_BODY
 from grantflow.oauth import service
-from grantflow.oauth.schemas import LoginIn, LoginOut, OAuthErrorBody, TokenResponse
+from grantflow.oauth.schemas import LoginErrorBody, LoginIn, LoginOut, OAuthErrorBody, TokenResponse
 from grantflow.runtime import RuntimeDep
 
 router = APIRouter(tags=["auth"])
@@ -30,6 +31,8 @@ OAUTH_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": OAuthErrorBody},
     429: {"model": OAuthErrorBody},
 }
+# Routes whose parameters FastAPI validates: a malformed request gets the PrivX error object instead.
+LOGIN_ERRORS: dict[int | str, dict[str, object]] = {**OAUTH_ERRORS, 400: {"model": LoginErrorBody}}
 
 
 def _source(request: Request) -> str:
@@ -83,7 +86,7 @@ async def token(
 @router.get(
     "/oauth/authorize",
     status_code=status.HTTP_307_TEMPORARY_REDIRECT,
-    responses=OAUTH_ERRORS,
+    responses=LOGIN_ERRORS,
     summary="Open an authorization-code login (PKCE S256 required); the Location carries the login token",
 )
 async def authorize(
@@ -102,13 +105,13 @@ async def authorize(
     return RedirectResponse(target, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
 
 
-@router.post("/login", response_model=LoginOut, responses=OAUTH_ERRORS, summary="Log in to an open authorization")
+@router.post("/login", response_model=LoginOut, responses=LOGIN_ERRORS, summary="Log in to an open authorization")
 async def login(request: Request, runtime: RuntimeDep, body: LoginIn) -> LoginOut:
     code, state = await service.login(runtime, body.username, body.password, body.token, _source(request))
     return LoginOut(code=code, state=state)
 
 
-@router.post("/logout", summary="End the caller's session: its refresh tokens stop working")
+@router.post("/logout", summary="End the caller's session: its refresh tokens stop working", **NO_BODY)
 async def logout(principal: AnyUser, runtime: RuntimeDep) -> Response:
     if principal.session_id is not None:
         await service.end_session(runtime, principal.session_id)

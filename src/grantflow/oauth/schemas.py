@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
-from grantflow.errors import ErrorCode
+from grantflow.errors import ErrorBody, ErrorCode
 
 
 class TokenResponse(BaseModel):
@@ -33,3 +33,7 @@ class OAuthErrorBody(BaseModel):
     error_description: str
     error_code: ErrorCode
     error_message: str
+
+
+class LoginErrorBody(RootModel[OAuthErrorBody | ErrorBody]):
+    """authorize and login: a refused login is an OAuth error; a malformed body or query, the PrivX error object."""

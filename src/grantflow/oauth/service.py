@@ -152,6 +152,8 @@ async def _record_failure(runtime: Runtime, account: str, source: str) -> None:
 
 async def authenticate_user(runtime: Runtime, username: str, password: str, source: str) -> User:
     """A person's username and password, under the login throttle; OAuthError (400 or 429) when refused."""
+    if "\x00" in username or "\x00" in password:
+        raise OAuthError("invalid_grant", "invalid username or password")  # no account is named so
     async with transaction(runtime.sessionmaker, writes=False) as session:
         await _check_throttle(session, runtime, username, source)
         user = await user_service.check_credentials(session, runtime.passwords, runtime.secret_box, username, password)
@@ -166,6 +168,8 @@ async def _authenticate_client(
 ) -> OAuthClient:
     if client is None:
         raise OAuthError("invalid_client", "HTTP Basic client authentication is required", 401)
+    if "\x00" in client[0] or "\x00" in client[1]:
+        raise OAuthError("invalid_client", "client authentication failed", 401)  # no client is named so
     async with transaction(runtime.sessionmaker, writes=False) as session:
         # Per source only: OAuth client ids are public (privx-external), so counting failures against the client
         # would let anyone lock every login out.

@@ -15,8 +15,9 @@ from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.deletion import service as deletion
 from grantflow.errors import NotFound
 from grantflow.http.deps import AnyUser, MembersView, RolesManage, UsersSearch
+from grantflow.http.responses import NO_BODY
 from grantflow.kit.pagination import Page, page_params
-from grantflow.kit.schema import Identifier, ResultSet
+from grantflow.kit.schema import Identifier, NameList, ResultSet
 from grantflow.role import service
 from grantflow.role.models import USER_ROLE, Role
 from grantflow.role.schemas import HeldRole, HeldRoleIn, RoleIn, RoleOut, RoleSearchIn, RoleStoreUser, UserSearchIn
@@ -83,7 +84,7 @@ async def create_role(_: RolesManage, session: SessionDep, body: RoleIn, respons
 
 @router.post("/roles/resolve", response_model=ResultSet[RoleOut], summary="Roles by exact name")
 async def resolve_roles(
-    _: AnyUser, session: ReadSessionDep, runtime: RuntimeDep, page: RolePage, names: Annotated[list[str], Body()]
+    _: AnyUser, session: ReadSessionDep, runtime: RuntimeDep, page: RolePage, names: Annotated[NameList, Body()]
 ) -> ResultSet[RoleOut]:
     count, roles = await service.list_roles(session, page, names=names[:1000])
     return ResultSet(count=count, items=await _render_roles(session, roles, runtime))
@@ -102,13 +103,13 @@ async def get_role(role_id: uuid.UUID, _: AnyUser, session: ReadSessionDep, runt
     return (await _render_roles(session, [await service.get_role(session, role_id)], runtime))[0]
 
 
-@router.put("/roles/{role_id}", summary="Update a role")
+@router.put("/roles/{role_id}", summary="Update a role", **NO_BODY)
 async def update_role(role_id: uuid.UUID, _: RolesManage, session: SessionDep, body: RoleIn) -> Response:
     await service.update_role(session, role_id, body.name, body.permissions, body.comment)
     return Response(status_code=status.HTTP_200_OK)
 
 
-@router.delete("/roles/{role_id}", summary="Delete a role no workflow or waiting request uses")
+@router.delete("/roles/{role_id}", summary="Delete a role no workflow or waiting request uses", **NO_BODY)
 async def delete_role(role_id: uuid.UUID, _: RolesManage, session: SessionDep) -> Response:
     await deletion.delete_role(session, role_id)
     return Response(status_code=status.HTTP_200_OK)
@@ -153,7 +154,7 @@ async def get_user_roles(
     return ResultSet(count=len(roles), items=roles)
 
 
-@router.put("/users/{user_id}/roles", summary="Set a user's direct roles (the whole list)")
+@router.put("/users/{user_id}/roles", summary="Set a user's direct roles (the whole list)", **NO_BODY)
 async def set_user_roles(
     user_id: uuid.UUID, _: RolesManage, session: SessionDep, body: Annotated[list[HeldRoleIn], Body(max_length=1000)]
 ) -> Response:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.http.deps import ApiClientsManage, UsersManage, UsersView
+from grantflow.http.responses import NO_BODY
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, ResultSet
 from grantflow.oauth.models import OAuthClient
@@ -71,7 +72,9 @@ async def get_user(user_id: uuid.UUID, _: UsersView, session: ReadSessionDep) ->
     return _local_user(await service.get_of_kind(session, user_id, SourceType.LOCAL))
 
 
-@router.put("/users/{user_id}", summary="Replace a local user's profile (an empty password keeps the stored one)")
+@router.put(
+    "/users/{user_id}", summary="Replace a local user's profile (an empty password keeps the stored one)", **NO_BODY
+)
 async def update_user(
     user_id: uuid.UUID, principal: UsersManage, session: SessionDep, runtime: RuntimeDep, body: LocalUserIn
 ) -> Response:
@@ -79,13 +82,13 @@ async def update_user(
     return Response(status_code=status.HTTP_200_OK)
 
 
-@router.delete("/users/{user_id}", summary="Delete a local user and their memberships")
+@router.delete("/users/{user_id}", summary="Delete a local user and their memberships", **NO_BODY)
 async def delete_user(user_id: uuid.UUID, _: UsersManage, session: SessionDep) -> Response:
     await service.delete_user(session, user_id, SourceType.LOCAL)
     return Response(status_code=status.HTTP_200_OK)
 
 
-@router.put("/users/{user_id}/password", summary="Set a local user's password")
+@router.put("/users/{user_id}/password", summary="Set a local user's password", **NO_BODY)
 async def set_password(
     user_id: uuid.UUID, _: UsersManage, session: SessionDep, runtime: RuntimeDep, body: NewPasswordIn
 ) -> Response:
@@ -150,7 +153,7 @@ async def get_api_client(
     return (await _api_clients(session, runtime, [client]))[0]
 
 
-@router.put("/api-clients/{client_id}", summary="Rename an API client and set its roles")
+@router.put("/api-clients/{client_id}", summary="Rename an API client and set its roles", **NO_BODY)
 async def update_api_client(
     client_id: uuid.UUID, principal: ApiClientsManage, session: SessionDep, body: ApiClientIn
 ) -> Response:
@@ -161,7 +164,7 @@ async def update_api_client(
     return Response(status_code=status.HTTP_200_OK)
 
 
-@router.delete("/api-clients/{client_id}", summary="Delete an API client")
+@router.delete("/api-clients/{client_id}", summary="Delete an API client", **NO_BODY)
 async def delete_api_client(client_id: uuid.UUID, _: ApiClientsManage, session: SessionDep) -> Response:
     await service.delete_user(session, client_id, SourceType.API_CLIENT)
     return Response(status_code=status.HTTP_200_OK)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.http.deps import AnyUser, WorkflowsManage, WorkflowsView
+from grantflow.http.responses import NO_BODY
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, ResultSet
 from grantflow.runtime import RuntimeDep
@@ -50,7 +51,7 @@ async def get_workflow(workflow_id: uuid.UUID, _: WorkflowsView, session: ReadSe
     return (await service.render(session, [workflow]))[0]
 
 
-@router.put("/{workflow_id}", summary="Replace a workflow (existing requests keep their copy)")
+@router.put("/{workflow_id}", summary="Replace a workflow (existing requests keep their copy)", **NO_BODY)
 async def update_workflow(
     workflow_id: uuid.UUID,
     principal: WorkflowsManage,
@@ -62,7 +63,7 @@ async def update_workflow(
     return Response(status_code=status.HTTP_200_OK)
 
 
-@router.delete("/{workflow_id}", summary="Delete a workflow (existing requests keep their copy)")
+@router.delete("/{workflow_id}", summary="Delete a workflow (existing requests keep their copy)", **NO_BODY)
 async def delete_workflow(workflow_id: uuid.UUID, _: WorkflowsManage, session: SessionDep) -> Response:
     await service.delete_workflow(session, workflow_id)
     return Response(status_code=status.HTTP_200_OK)
