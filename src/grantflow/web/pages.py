@@ -107,8 +107,9 @@ async def _optional_viewer(request: Request, runtime: RuntimeDep) -> Viewer | No
 
 async def _signed_in(request: Request, viewer: Annotated[Viewer | None, Depends(_optional_viewer)]) -> Viewer:
     if viewer is None:
+        # Back to the page asked for; a form posted without a session has no page of its own to return to.
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SignInRequired(path)
+        raise SignInRequired(path if request.method == "GET" else "/")
     return viewer
 
 
