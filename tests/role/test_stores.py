@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from grantflow.kit.clock import FrozenClock
+from grantflow.runtime import Runtime
 from tests.access_request.test_rules import assert_error
 from tests.factories import WE, World, workflow_body
 
@@ -68,7 +69,8 @@ async def test_put_user_roles_keeps_granted_and_implicit_memberships(world: Worl
     [
         ({"id": "00000000-0000-4000-8000-000000000000"}, "INVALID_REQUEST_DATA", "0.id"),
         ({"id": "nope"}, "VALUE_INCORRECT_FORMAT", "0.id"),
-        ({"grant_type": "FLOATING"}, "VALUE_INCORRECT_FORMAT", "0.grant_type"),
+        ({"grant_type": "FLOATING"}, "VALUE_OUT_OF_BOUNDS", "0.floating_length"),
+        ({"grant_type": "SOMETIMES"}, "VALUE_INCORRECT_FORMAT", "0.grant_type"),
         (
             {
                 "grant_type": "TIME_RESTRICTED",
@@ -237,3 +239,68 @@ async def test_a_bad_entry_is_named_by_the_index_the_client_sent(world: World) -
         "INVALID_REQUEST_DATA",
         "1.id",
     )
+
+
+async def test_a_floating_direct_membership_starts_at_first_use_and_ends_after_its_hours(
+    world: World, clock: FrozenClock, runtime: Runtime
+) -> None:
+    """The Python SDK's examples/add-role.py puts a FLOATING entry with floating_length (PrivX accepts it)."""
+    from grantflow.jobs.scheduler import Scheduler
+    from tests.factories import holds
+
+    dave, role = world.users["dave"], world.roles["db-owners"]
+    admin = await world.as_("admin")
+    url = f"{RS}/users/{dave.id}/roles"
+    entry = {"id": str(role.id), "explicit": True, "grant_type": "FLOATING", "floating_length": 4}
+    assert (await world.client.put(url, json=[entry], headers=admin)).status_code == 200
+    armed = {h["name"]: h for h in (await world.client.get(url, headers=admin)).json()["items"]}
+    assert (armed["db-owners"]["grant_type"], armed["db-owners"]["floating_length"]) == ("FLOATING", 4)
+    assert armed["db-owners"]["grant_start"] is None
+    assert not await holds(runtime, world, "dave", "db-owners")
+
+    clock.advance(timedelta(hours=1))
+    await world.as_("dave")  # first use: a token is issued to dave
+    assert await holds(runtime, world, "dave", "db-owners")
+    admin = await world.as_("admin")  # a new token after the hour
+    read = (await world.client.get(url, headers=admin)).json()["items"]
+    active = next(h for h in read if h["name"] == "db-owners")
+    assert datetime.fromisoformat(active["grant_end"]) - datetime.fromisoformat(active["grant_start"]) == timedelta(
+        hours=4
+    )
+    assert active["granted_by_request"] is None
+
+    # A script puts back what it read: the running grant stays as it is.
+    assert (await world.client.put(url, json=read, headers=admin)).status_code == 200
+    again = [h for h in (await world.client.get(url, headers=admin)).json()["items"] if h["name"] == "db-owners"]
+    assert [h["grant_start"] for h in again] == [active["grant_start"]]
+    grants = (
+        await world.client.get("/grantflow/api/v1/grants", params={"user_id": str(dave.id)}, headers=admin)
+    ).json()
+    assert [g["state"] for g in grants["items"]] == ["ACTIVE"]  # not armed a second time
+
+    clock.advance(timedelta(hours=4))
+    await Scheduler(runtime).run_due()
+    assert not await holds(runtime, world, "dave", "db-owners")
+    admin = await world.as_("admin")
+    ended = (await world.client.get("/grantflow/api/v1/grants", params={"user_id": str(dave.id)}, headers=admin)).json()
+    assert [(g["state"], g["direct"]) for g in ended["items"]] == [("ENDED", True)]
+
+
+async def test_a_floating_direct_membership_left_out_of_the_list_is_revoked(world: World, runtime: Runtime) -> None:
+    from tests.factories import holds
+
+    dave, role = world.users["dave"], world.roles["db-owners"]
+    admin = await world.as_("admin")
+    url = f"{RS}/users/{dave.id}/roles"
+    entry = {"id": str(role.id), "grant_type": "FLOATING", "floating_length": 2}
+    assert (await world.client.put(url, json=[entry], headers=admin)).status_code == 200
+    await world.as_("dave")
+    assert await holds(runtime, world, "dave", "db-owners")
+    assert (await world.client.put(url, json=[], headers=admin)).status_code == 200
+    assert not await holds(runtime, world, "dave", "db-owners")
+    grants = (
+        await world.client.get("/grantflow/api/v1/grants", params={"user_id": str(dave.id)}, headers=admin)
+    ).json()
+    assert [g["state"] for g in grants["items"]] == ["REVOKED"]
+    bad = [{"id": str(world.roles["linux-admins"].id)}, {**entry, "floating_length": 0}]
+    assert_error(await world.client.put(url, json=bad, headers=admin), 400, "VALUE_OUT_OF_BOUNDS", "1.floating_length")

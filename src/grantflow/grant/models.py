@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grantflow.db import Base, uuid_pk
@@ -55,5 +55,7 @@ class Grant(Base):
     ended_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     end_reason: Mapped[str] = mapped_column(Text, default="")
     notice_sent: Mapped[bool] = mapped_column(default=False)
+    # Given directly (PUT users/{id}/roles with FLOATING), not by a request: `request_id` then names no request.
+    direct: Mapped[bool] = mapped_column(default=False, server_default=false())
     created: Mapped[datetime] = mapped_column(default=utc_now)
     updated: Mapped[datetime] = mapped_column(default=utc_now)

@@ -12,7 +12,8 @@ from grantflow.role.models import GrantType
 
 class GrantOut(OutputModel):
     id: uuid.UUID
-    request_id: uuid.UUID
+    request_id: uuid.UUID  # for a direct grant (`direct`), an id of its own that no request has
+    direct: bool = False
     user_id: uuid.UUID
     role_id: uuid.UUID
     grant_type: GrantType

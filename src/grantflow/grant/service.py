@@ -22,7 +22,7 @@ from grantflow.grant.models import OPEN_STATES, Grant, GrantState
 from grantflow.grant.terms import GrantOrder
 from grantflow.kit.pagination import Page, paginate
 from grantflow.role import service as role_service
-from grantflow.role.models import GrantType
+from grantflow.role.models import GrantType, MembershipSource
 
 SORT_KEYS = {"created": Grant.created, "starts_at": Grant.starts_at, "ends_at": Grant.ends_at, "state": Grant.state}
 
@@ -42,6 +42,7 @@ async def open_grant(session: AsyncSession, order: GrantOrder, now: datetime, ac
         starts_at=order.terms.start,
         ends_at=order.terms.end,
         floating_hours=order.terms.floating_hours,
+        direct=order.direct,
         created=now,
         updated=now,
     )
@@ -75,6 +76,7 @@ async def _add_membership(session: AsyncSession, grant: Grant) -> None:
         grant_start=grant.starts_at,
         grant_end=grant.ends_at,
         floating_length=grant.floating_hours,
+        source=MembershipSource.FLOATING if grant.direct else MembershipSource.GRANTED,
     )
 
 
@@ -83,7 +85,7 @@ async def _add_membership(session: AsyncSession, grant: Grant) -> None:
 
 async def activate_armed_for_user(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> int:
     """A token is being issued to the user: their armed floating grants start now (decisions.md §5)."""
-    armed = await _locked(session, select(Grant).where(Grant.user_id == user_id, Grant.state == GrantState.ARMED))
+    armed = await locked(session, select(Grant).where(Grant.user_id == user_id, Grant.state == GrantState.ARMED))
     for grant in armed:
         await _activate(session, grant, now, Actor(user_id, "first sign-in"), "first use: a token was issued")
     return len(armed)
@@ -91,7 +93,7 @@ async def activate_armed_for_user(session: AsyncSession, user_id: uuid.UUID, now
 
 async def activate(session: AsyncSession, grant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> Grant:
     """The target user starts their floating grant explicitly."""
-    grants = await _locked(session, select(Grant).where(Grant.id == grant_id, Grant.user_id == user_id))
+    grants = await locked(session, select(Grant).where(Grant.id == grant_id, Grant.user_id == user_id))
     if not grants:
         raise NotFound("grant not found", property="grant_id")
     grant = grants[0]
@@ -114,21 +116,19 @@ async def _activate(session: AsyncSession, grant: Grant, now: datetime, actor: A
 
 async def revoke_request_grant(session: AsyncSession, request_id: uuid.UUID, now: datetime, actor: Actor) -> None:
     """role/revoke: end the one grant this request gave, whatever state it is in, at once."""
-    for grant in await _locked(session, select(Grant).where(Grant.request_id == request_id)):
-        await _end(session, grant, now, GrantState.REVOKED, actor, "revoked (role/revoke)")
+    for grant in await locked(session, select(Grant).where(Grant.request_id == request_id)):
+        await end(session, grant, now, GrantState.REVOKED, actor, "revoked (role/revoke)")
 
 
 async def revoke_user_role(
     session: AsyncSession, user_id: uuid.UUID, role_id: uuid.UUID, now: datetime, actor: Actor, reason: str
 ) -> None:
     """An approved REMOVE request: every open grant of the role to the user ends."""
-    for grant in await _locked(session, select(Grant).where(Grant.user_id == user_id, Grant.role_id == role_id)):
-        await _end(session, grant, now, GrantState.REVOKED, actor, reason)
+    for grant in await locked(session, select(Grant).where(Grant.user_id == user_id, Grant.role_id == role_id)):
+        await end(session, grant, now, GrantState.REVOKED, actor, reason)
 
 
-async def _end(
-    session: AsyncSession, grant: Grant, now: datetime, state: GrantState, actor: Actor, reason: str
-) -> None:
+async def end(session: AsyncSession, grant: Grant, now: datetime, state: GrantState, actor: Actor, reason: str) -> None:
     """Close an open grant and remove its membership row; a closed grant stays as it is."""
     if grant.state not in OPEN_STATES:
         return
@@ -164,14 +164,14 @@ async def run_due(session: AsyncSession, now: datetime, notice: timedelta | None
     """
     work = DueWork()
     due_start = select(Grant).where(Grant.state == GrantState.SCHEDULED, Grant.starts_at <= now)
-    for grant in await _locked(session, due_start.order_by(Grant.starts_at).limit(limit), skip_locked=True):
+    for grant in await locked(session, due_start.order_by(Grant.starts_at).limit(limit), skip_locked=True):
         grant.state, grant.started_at, grant.updated = GrantState.ACTIVE, now, now
         _audit(session, grant, AuditAction.GRANT_STARTED, now, SYSTEM, "the time window opened")
         work.started += 1
     await session.flush()  # a window that opened and closed while nothing ran ends in this same pass
     due_end = select(Grant).where(Grant.state == GrantState.ACTIVE, Grant.ends_at <= now)
-    for grant in await _locked(session, due_end.order_by(Grant.ends_at).limit(limit), skip_locked=True):
-        await _end(session, grant, now, GrantState.ENDED, SYSTEM, "the granted time ran out")
+    for grant in await locked(session, due_end.order_by(Grant.ends_at).limit(limit), skip_locked=True):
+        await end(session, grant, now, GrantState.ENDED, SYSTEM, "the granted time ran out")
         work.ended.append(grant)
     if notice:
         work.noticed, work.ending = await _due_notices(session, now, notice, limit)
@@ -191,7 +191,7 @@ async def _due_notices(session: AsyncSession, now: datetime, notice: timedelta, 
         .order_by(Grant.ends_at)
         .limit(limit)
     )
-    grants = await _locked(session, query, skip_locked=True)
+    grants = await locked(session, query, skip_locked=True)
     ending = []
     for grant in grants:
         grant.notice_sent = True
@@ -238,7 +238,8 @@ async def grants_of_requests(session: AsyncSession, request_ids: list[uuid.UUID]
 # -- helpers ----------------------------------------------------------------------------------------------------
 
 
-async def _locked(session: AsyncSession, query: Select[Grant], skip_locked: bool = False) -> list[Grant]:
+async def locked(session: AsyncSession, query: Select[Grant], skip_locked: bool = False) -> list[Grant]:
+    """The grants, locked and read afresh (db.locked_rows)."""
     return await locked_rows(session, query, Grant, skip_locked=skip_locked)
 
 

@@ -39,3 +39,4 @@ class GrantOrder:
     user_id: uuid.UUID
     role_id: uuid.UUID
     terms: GrantTerms
+    direct: bool = False  # a direct floating membership: request_id is the grant's own id, no request has it

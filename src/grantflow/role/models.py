@@ -29,6 +29,7 @@ def stored_ref(role_id: uuid.UUID, name: str) -> StoredRoleRef:
 class MembershipSource(StrEnum):
     MAPPED = "MAPPED"  # given directly by an administrator: may approve requests
     GRANTED = "GRANTED"  # made by an approved request: never confers approval rights
+    FLOATING = "FLOATING"  # given directly as floating hours, started at first use: no approval rights either
 
 
 class GrantType(StrEnum):

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.audit.service import Actor
 from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import Scope
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.deletion import service as deletion
 from grantflow.errors import NotFound
+from grantflow.grant import direct
 from grantflow.http.deps import AnyUser, MembersView, RolesManage, UsersSearch
 from grantflow.http.responses import NO_BODY
 from grantflow.kit.pagination import Page, page_params
@@ -137,7 +140,7 @@ async def get_user(
 ) -> RoleStoreUser:
     _may_read_user(principal, user_id)
     user = await user_service.get_user(session, user_id)
-    roles = await service.held_roles(session, user_id, runtime.clock.now())
+    roles = await _held_roles(session, user_id, runtime.clock.now())
     view = _user_view(user, roles)
     held = await service.roles_by_id(session, [r.id for r in roles])
     view.permissions = sorted({p for r in held.values() for p in r.permissions})
@@ -150,16 +153,28 @@ async def get_user_roles(
 ) -> ResultSet[HeldRole]:
     _may_read_user(principal, user_id)
     await user_service.get_user(session, user_id)
-    roles = await service.held_roles(session, user_id, runtime.clock.now())
+    roles = await _held_roles(session, user_id, runtime.clock.now())
     return ResultSet(count=len(roles), items=roles)
+
+
+async def _held_roles(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> list[HeldRole]:
+    """Memberships in force, then armed direct floating ones (no row until first use), then privx-user."""
+    held = await service.held_roles(session, user_id, now)
+    return held[:-1] + await direct.armed_direct(session, user_id) + held[-1:]
 
 
 @router.put("/users/{user_id}/roles", summary="Set a user's direct roles (the whole list)", **NO_BODY)
 async def set_user_roles(
-    user_id: uuid.UUID, _: RolesManage, session: SessionDep, body: Annotated[list[HeldRoleIn], Body(max_length=1000)]
+    user_id: uuid.UUID,
+    principal: RolesManage,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    body: Annotated[list[HeldRoleIn], Body(max_length=1000)],
 ) -> Response:
     await user_service.get_user(session, user_id)
-    await service.set_mapped_roles(session, user_id, body)
+    editor = await user_service.get_user(session, principal.user_id, property="user")
+    actor = Actor(editor.id, editor.shown_name)
+    await direct.set_direct_roles(session, user_id, body, runtime.clock.now(), actor)
     return Response(status_code=status.HTTP_200_OK)
 
 

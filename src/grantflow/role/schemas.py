@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, StrictBool, StrictStr
+from pydantic import AwareDatetime, Field, StrictBool, StrictInt, StrictStr
 
 from grantflow.kit.schema import (
     NAME_MAX,
@@ -75,6 +75,8 @@ class HeldRoleIn(InputModel):
     grant_type: Annotated[str | None, EmptyAsNone, Upper] = None
     grant_start: Annotated[AwareDatetime | None, EmptyAsNone] = None
     grant_end: Annotated[AwareDatetime | None, EmptyAsNone] = None
+    # FLOATING: hours from the user's first use (the Go SDK sends 0 for other grant types).
+    floating_length: Annotated[StrictInt, Field(ge=0, le=8760)] | None = None
 
 
 class RoleSearchIn(InputModel):

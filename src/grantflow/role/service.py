@@ -142,12 +142,13 @@ async def grant_membership(
     grant_start: datetime | None,
     grant_end: datetime | None,
     floating_length: int | None,
+    source: MembershipSource = MembershipSource.GRANTED,
 ) -> Membership:
-    """Record the membership an approved request grants; one per request, never twice."""
+    """Record the membership a grant gives (an approved request's, or a direct floating one); one per grant."""
     membership = Membership(
         user_id=user_id,
         role_id=role_id,
-        source=MembershipSource.GRANTED,
+        source=source,
         request_id=request_id,
         grant_type=grant_type,
         grant_start=grant_start,
@@ -283,14 +284,15 @@ def _held(membership: Membership, role: Role) -> HeldRole:
         grant_end=membership.grant_end,
         grant_validity_periods=period if timed else [],
         floating_length=membership.floating_length,
-        granted_by_request=membership.request_id,
+        granted_by_request=membership.request_id if membership.source == MembershipSource.GRANTED else None,
     )
 
 
 async def set_mapped_roles(session: AsyncSession, user_id: uuid.UUID, entries: Sequence[HeldRoleIn]) -> None:
     """PUT /users/{id}/roles: the body is the whole set of direct memberships (docs/privx-compatibility.md).
 
-    Entries with `explicit: false` (echoed implicit roles) and `privx-user` (which everyone holds) change nothing.
+    Entries with `explicit: false` (echoed implicit roles) and `privx-user` (which everyone holds) change nothing;
+    FLOATING entries are checked here and armed by grant/direct.py, which calls this.
     Memberships that requests granted are shown by GET but managed only by requests, so the PUT leaves them alone.
     """
     wanted: dict[uuid.UUID, tuple[int, HeldRoleIn]] = {}
@@ -303,7 +305,12 @@ async def set_mapped_roles(session: AsyncSession, user_id: uuid.UUID, entries: S
             raise InvalidRequestData(f"role {role_id} does not exist", property=f"{index}.id")
     # Every user holds privx-user implicitly; naming it (as a read-modify-write script does) changes nothing.
     wanted = {role_id: held for role_id, held in wanted.items() if roles[role_id].name != USER_ROLE}
-    windows = {role_id: _window(index, entry) for role_id, (index, entry) in wanted.items()}
+    # FLOATING entries are armed grants, kept by grant/direct.py; the rest are mapped rows with their window.
+    windows = {
+        role_id: _window(index, entry)
+        for role_id, (index, entry) in wanted.items()
+        if (entry.grant_type or "") != GrantType.FLOATING
+    }
     # Replace, not merge: concurrent writers for one user take turns (the user row lock on PostgreSQL).
     await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     await session.execute(
@@ -329,7 +336,7 @@ def _window(index: int, entry: HeldRoleIn) -> tuple[str, datetime | None, dateti
         return grant_type, None, None
     if grant_type != GrantType.TIME_RESTRICTED:
         raise InvalidRequestData(
-            "direct memberships are PERMANENT or TIME_RESTRICTED; floating grants come from requests",
+            "grant_type must be PERMANENT, TIME_RESTRICTED or FLOATING",
             property=f"{index}.grant_type",
             error_code=ErrorCode.VALUE_INCORRECT_FORMAT,
         )
