@@ -130,3 +130,51 @@ ZERO_WORKFLOW_SETTINGS: dict[str, Any] = {
     "smtp_provider_token_endpoint": "",
     "smtp_provider_token_scope": "",
 }
+
+
+def go_role(**fields: Any) -> dict[str, Any]:
+    """json.Marshal(rolestore.Role{...}): the fields without omitempty are always there, at their zero values."""
+    zero: dict[str, Any] = {
+        "id": "",
+        "explicit": False,
+        "implicit": False,
+        "system": False,
+        "permissions": None,
+        "access_group_id": "",
+        "owner_src": "",
+        "source_rules": {"rules": None},
+        "context": {"enabled": False, "validity": None},
+    }
+    return {**zero, **fields}
+
+
+def go_workflow(**fields: Any) -> dict[str, Any]:
+    """json.Marshal(workflow.Workflow{...})."""
+    zero: dict[str, Any] = {
+        "id": "",
+        "author": "",
+        "created": "",
+        "updated": "",
+        "updated_by": "",
+        "name": "",
+        "max_active_requests": 0,
+        "can_bypass_revoke_workflow": False,
+        "requires_justification": False,
+    }
+    return {**zero, **fields}
+
+
+def go_access_request(**fields: Any) -> dict[str, Any]:
+    """json.Marshal(workflow.AccessRequest{...})."""
+    zero: dict[str, Any] = {
+        "id": "",
+        "author": "",
+        "created": "",
+        "updated": "",
+        "updated_by": "",
+        "name": "",
+        "request_justification": "",
+        "approver_can_revoke": False,
+        "target_role_revoked": False,
+    }
+    return {**zero, **fields}
