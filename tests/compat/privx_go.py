@@ -148,15 +148,14 @@ def go_role(**fields: Any) -> dict[str, Any]:
     return {**zero, **fields}
 
 
+# The bookkeeping fields Workflow and AccessRequest marshal without omitempty.
+_GO_RECORD: dict[str, Any] = {"id": "", "author": "", "created": "", "updated": "", "updated_by": "", "name": ""}
+
+
 def go_workflow(**fields: Any) -> dict[str, Any]:
     """json.Marshal(workflow.Workflow{...})."""
-    zero: dict[str, Any] = {
-        "id": "",
-        "author": "",
-        "created": "",
-        "updated": "",
-        "updated_by": "",
-        "name": "",
+    zero = {
+        **_GO_RECORD,
         "max_active_requests": 0,
         "can_bypass_revoke_workflow": False,
         "requires_justification": False,
@@ -166,15 +165,5 @@ def go_workflow(**fields: Any) -> dict[str, Any]:
 
 def go_access_request(**fields: Any) -> dict[str, Any]:
     """json.Marshal(workflow.AccessRequest{...})."""
-    zero: dict[str, Any] = {
-        "id": "",
-        "author": "",
-        "created": "",
-        "updated": "",
-        "updated_by": "",
-        "name": "",
-        "request_justification": "",
-        "approver_can_revoke": False,
-        "target_role_revoked": False,
-    }
+    zero = {**_GO_RECORD, "request_justification": "", "approver_can_revoke": False, "target_role_revoked": False}
     return {**zero, **fields}
