@@ -76,3 +76,81 @@ async def test_page_numbers_out_of_range_show_a_page(world: World, browse: type[
         shown = await alice.http.get("/requests", params={"page_number": number})
         assert shown.status_code == 200, number
         assert "<h1>My requests</h1>" in shown.text
+
+
+async def test_workflows_are_edited_and_deleted_from_their_pages(world: World, browse: type[Browser]) -> None:
+    r = world.roles
+    workflow_id = await world.create_workflow(workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]])))
+    admin = browse()
+    await admin.sign_in("admin")
+    form = (await admin.http.get(f"/admin/workflows/{workflow_id}")).text
+    assert "A change applies to requests filed after it" in form
+    token = await admin.csrf_token("/admin/workflows")
+    fields = {
+        "csrf_token": token,
+        "name": "renamed in the UI",
+        "target_roles": str(r["linux-admins"].id),
+        "grant_types": "PERMANENT",
+        "max_active_requests": "2",
+        "step0_name": "Security",
+        "step0_match": "ALL",
+        "step0_roles": str(r["security"].id),
+    }
+    assert (await admin.post(f"/admin/workflows/{workflow_id}", fields)).status_code == 303
+    stored = (
+        await world.client.get(f"/workflow-engine/api/v1/workflows/{workflow_id}", headers=await world.as_("admin"))
+    ).json()
+    assert (stored["name"], stored["max_active_requests"]) == ("renamed in the UI", 2)
+    assert [(s["name"], s["match"], [a["role"]["name"] for a in s["approvers"]]) for s in stored["steps"]] == [
+        ("Security", "ALL", ["security"])
+    ]
+    no_approver = {k: v for k, v in fields.items() if k != "step0_roles"}  # nothing picked: the browser sends nothing
+    refused = await admin.post(f"/admin/workflows/{workflow_id}", {**no_approver, "step0_match": "ANY"})
+    assert refused.status_code == 400
+    assert 'id="steps-0-approvers-error"' in refused.text
+    assert (await admin.post(f"/admin/workflows/{workflow_id}/delete", {"csrf_token": token})).status_code == 303
+    gone = await world.client.get(f"/workflow-engine/api/v1/workflows/{workflow_id}", headers=await world.as_("admin"))
+    assert gone.status_code == 404
+
+
+async def test_users_are_created_and_bad_settings_named_from_the_pages(world: World, browse: type[Browser]) -> None:
+    admin = browse()
+    await admin.sign_in("admin")
+    token = await admin.csrf_token("/admin/people")
+    short = await admin.post("/admin/users", {"csrf_token": token, "username": "zoe", "password": "short"})
+    assert short.status_code == 400
+    assert 'id="user-password-password-error"' in short.text
+    made = await admin.post("/admin/users", {"csrf_token": token, "username": "zoe", "password": "zoe-password-1"})
+    assert made.status_code == 303
+    assert (await browse().sign_in("zoe", "zoe-password-1")).headers["location"] == "/"
+    bad = await admin.post("/admin/settings", {"csrf_token": token, "privx_backend_address": "ftp://x"})
+    assert bad.status_code == 400
+    assert 'id="privx_backend_address-error">not an http(s) URL' in bad.text
+    saved = await admin.post("/admin/settings", {"csrf_token": token, "privx_backend_address": "https://gf.example"})
+    assert saved.status_code == 303
+    settings = (await world.client.get("/workflow-engine/api/v1/settings", headers=await world.as_("admin"))).json()
+    assert settings["privx_backend_address"] == "https://gf.example"
+
+
+async def test_a_floating_grant_is_started_from_my_access(world: World, browse: type[Browser]) -> None:
+    r = world.roles
+    body = workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]]))
+    await world.create_workflow({**body, "grant_types": ["FLOATING"], "max_floating_duration": 8})
+    alice = browse()
+    await alice.sign_in("alice")
+    token = await alice.csrf_token()
+    filed = await alice.post(
+        "/request-access",
+        {"csrf_token": token, "role": str(r["linux-admins"].id), "grant_type": "FLOATING", "floating_length": "3"},
+    )
+    assert filed.status_code == 303
+    request_id = filed.headers["location"].split("/")[2].split("?")[0]
+    assert (await world.decide("bob", request_id, 0)).status_code == 200
+    access = (await alice.http.get("/access")).text
+    grant_id = re.search(r'action="/access/([0-9a-f-]+)/activate"', access)
+    assert grant_id, access
+    assert (await alice.post(f"/access/{grant_id.group(1)}/activate", {"csrf_token": token})).status_code == 303
+    after = (await alice.http.get("/access")).text
+    assert "Active" in after
+    assert "Start now" not in after
+    assert "3 h 0 min" in after

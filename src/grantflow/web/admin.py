@@ -137,6 +137,11 @@ def _values_of(workflow: WorkflowOut | None) -> dict[str, Any]:
     }
 
 
+def _chosen(form: FormData, name: str) -> list[str]:
+    """The values picked in a multiple select or a group of checkboxes (an empty pick sends nothing or "")."""
+    return [str(v) for v in form.getlist(name) if v]
+
+
 def _workflow_values(form: FormData) -> dict[str, Any]:
     steps = []
     for i in range(MAX_STEPS):
@@ -146,15 +151,15 @@ def _workflow_values(form: FormData) -> dict[str, Any]:
                 {
                     "name": name,
                     "match": form_text(form, f"step{i}_match") or "ANY",
-                    "roles": [str(v) for v in form.getlist(f"step{i}_roles")],
+                    "roles": _chosen(form, f"step{i}_roles"),
                 }
             )
     return {
         "name": form_text(form, "name"),
         "comment": form_text(form, "comment"),
-        "grant_types": [str(v) for v in form.getlist("grant_types")],
-        "target_roles": [str(v) for v in form.getlist("target_roles")],
-        "requester_roles": [str(v) for v in form.getlist("requester_roles")],
+        "grant_types": _chosen(form, "grant_types"),
+        "target_roles": _chosen(form, "target_roles"),
+        "requester_roles": _chosen(form, "requester_roles"),
         "max_time_restricted_duration": whole_number(form_text(form, "max_time_restricted_duration")) or 0,
         "max_floating_duration": whole_number(form_text(form, "max_floating_duration")) or 0,
         "max_active_requests": whole_number(form_text(form, "max_active_requests")) or 0,
