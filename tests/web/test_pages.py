@@ -154,3 +154,41 @@ async def test_a_floating_grant_is_started_from_my_access(world: World, browse: 
     assert "Active" in after
     assert "Start now" not in after
     assert "3 h 0 min" in after
+
+
+async def test_on_behalf_filing_needs_the_permission(world: World, browse: type[Browser]) -> None:
+    r = world.roles
+    await world.create_workflow(workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]])))
+    erin = browse()  # helpdesk: workflows-requests-on-behalf
+    await erin.sign_in("erin")
+    form = (await erin.http.get("/request-access", params={"role": str(r["linux-admins"].id)})).text
+    assert 'id="target_username"' in form
+    token = await erin.csrf_token()
+    fields = {"csrf_token": token, "role": str(r["linux-admins"].id), "grant_type": "PERMANENT"}
+    unknown = await erin.post("/request-access", {**fields, "target_username": "nobody"})
+    assert 'id="target_user-id-error">no user has this username' in unknown.text
+    filed = await erin.post("/request-access", {**fields, "target_username": "dave"})
+    assert filed.status_code == 303
+    shown = (await erin.http.get(filed.headers["location"])).text
+    assert "linux-admins for Dave" in shown
+    alice = browse()
+    await alice.sign_in("alice")
+    assert (
+        'id="target_username"'
+        not in (await alice.http.get("/request-access", params={"role": str(r["linux-admins"].id)})).text
+    )
+
+
+async def test_the_outbox_page_sends_a_suppressed_mail_again(world: World, browse: type[Browser]) -> None:
+    r = world.roles
+    await world.create_workflow(workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]])))
+    await world.request_role("alice", "linux-admins")  # e-mail is off: its mails are SUPPRESSED
+    admin = browse()
+    await admin.sign_in("admin")
+    page = (await admin.http.get("/admin/outbox", params={"status": "SUPPRESSED"})).text
+    message = re.search(r'action="/admin/outbox/([0-9a-f-]+)/retry"', page)
+    assert message, page
+    token = await admin.csrf_token("/admin/outbox")
+    assert (await admin.post(f"/admin/outbox/{message.group(1)}/retry", {"csrf_token": token})).status_code == 303
+    detail = await world.client.get(f"/grantflow/api/v1/outbox/{message.group(1)}", headers=await world.as_("admin"))
+    assert detail.json()["status"] == "PENDING"
