@@ -177,3 +177,29 @@ async def test_token_endpoint_on_a_metadata_address_is_refused(start_server: Any
     status, details = await probe(target, _policy(pki))
     assert (status, details["error_stage"]) == ("ERROR", "token")
     assert "metadata" in details["error"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "fe80::1",
+        "::ffff:169.254.169.254",
+        "::ffff:a9fe:a9fe",
+        "64:ff9b::a9fe:a9fe",
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+    ],
+)
+def test_metadata_addresses_are_recognised_in_every_form(address: str) -> None:
+    from grantflow.notification.probe import is_internal
+
+    assert is_internal(address)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::ffff:127.0.0.1", "10.0.0.5", "::1", "2001:db8::25"])
+def test_ordinary_relays_stay_reachable(address: str) -> None:
+    """Loopback and private addresses are allowed (an on-premises relay lives there), in any spelling."""
+    from grantflow.notification.probe import is_internal
+
+    assert not is_internal(address)

@@ -145,11 +145,32 @@ async def _addresses(host: str, port: int, stage: str) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix: the last 32 bits are an IPv4 address
+
+
+def _ipv4_inside(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: mapped (::ffff:a.b.c.d), NAT64, 6to4 or Teredo."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    return ip.teredo[1] if ip.teredo is not None else None
+
+
+def is_internal(address: str) -> bool:
+    """Link-local or cloud metadata, also when written as an IPv6 form of an IPv4 address."""
+    ip = ipaddress.ip_address(address)
+    return any(a is not None and (a.is_link_local or a in METADATA_ADDRESSES) for a in (ip, _ipv4_inside(ip)))
+
+
 def _refuse_internal(host: str, addresses: list[str], stage: str) -> None:
     """Link-local and cloud-metadata addresses are never contacted, whatever the allow-list says."""
     for address in addresses:
-        ip = ipaddress.ip_address(address)
-        if ip.is_link_local or ip in METADATA_ADDRESSES:
+        if is_internal(address):
             raise StageFailed(
                 stage,
                 f"{host} resolves to {address}, a link-local or cloud metadata address",
