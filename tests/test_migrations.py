@@ -156,3 +156,24 @@ def test_upgrade_puts_waiting_requests_in_their_approvers_queues(empty_database:
     for row in by_name.values():
         assert (str(row[2]).replace("-", ""), str(row[3]).replace("-", "")) == (requester.hex, target.hex)
         assert str(row[4]).startswith("2026-11-01 12:00:00")
+
+
+def test_a_new_sqlite_file_is_owner_only_even_in_an_existing_directory(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from grantflow.config import Config
+    from grantflow.prepare import prepare
+
+    data = tmp_path / "shared-data"
+    data.mkdir(mode=0o755)
+    old = os.umask(0o022)
+    try:
+        prepare(Config(data_dir=data, admin_password="admin-password", oauth_client_secret="client-secret"))
+    finally:
+        os.umask(old)
+    database = data / "grantflow.db"
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    for companion in (data / "grantflow.db-wal", data / "grantflow.db-shm"):
+        if companion.exists():
+            assert stat.S_IMODE(companion.stat().st_mode) == 0o600, companion

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +32,7 @@ def prepare(config: Config, clock: Clock | None = None) -> BootstrapResult:
     # The data directory holds the SQLite file (password hashes) and the secret key: owner only.
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = config.resolved_database_url
+    _create_private_sqlite_file(url)
     current = asyncio.run(_current_revision(url))
     if current is not None and current not in runner.known_revisions(url):
         raise DatabaseTooNew(
@@ -40,6 +43,18 @@ def prepare(config: Config, clock: Clock | None = None) -> BootstrapResult:
     result = asyncio.run(_bootstrap(config, clock or SystemClock()))
     write_generated_credentials(config, result)
     return result
+
+
+def _create_private_sqlite_file(url: str) -> None:
+    """A new SQLite file is created owner-only (its -wal and -shm files follow its mode), whatever the umask and
+    however the data directory was made."""
+    database = make_url(url).database
+    if not url.startswith("sqlite") or not database or database == ":memory:":
+        return
+    path = Path(database)
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 async def _current_revision(url: str) -> str | None:
