@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.kit.clock import FrozenClock
 from grantflow.runtime import Runtime
@@ -304,3 +305,57 @@ async def test_a_floating_direct_membership_left_out_of_the_list_is_revoked(worl
     assert [g["state"] for g in grants["items"]] == ["REVOKED"]
     bad = [{"id": str(world.roles["linux-admins"].id)}, {**entry, "floating_length": 0}]
     assert_error(await world.client.put(url, json=bad, headers=admin), 400, "VALUE_OUT_OF_BOUNDS", "1.floating_length")
+
+
+async def test_nobody_gives_more_than_they_hold(world: World, session: AsyncSession, runtime: Runtime) -> None:
+    """Delegated api-clients-manage and users-manage must not lead to admin: an API client with privx-admin, or
+    a new password for the admin."""
+    from tests.factories import make_role, make_user, map_member
+
+    keeper = await make_role(session, "client-keepers", "api-clients-manage")
+    desk = await make_role(session, "user-desk", "users-manage")
+    kim, uma = await make_user(session, runtime, "kim"), await make_user(session, runtime, "uma")
+    await map_member(session, keeper, kim)
+    await map_member(session, desk, uma)
+    admin = await world.as_("admin")
+    roles = {r["name"]: r["id"] for r in (await world.client.get(f"{RS}/roles", headers=admin)).json()["items"]}
+    as_kim, as_uma = await world.as_("kim"), await world.as_("uma")
+
+    escalation = await world.client.post(
+        f"{US}/api-clients", json={"name": "root-bot", "roles": [{"id": roles["privx-admin"]}]}, headers=as_kim
+    )
+    assert_error(escalation, 403, "PERMISSION_DENIED")
+    managers = await world.client.post(
+        f"{US}/api-clients", json={"name": "hr-bot", "roles": [{"id": roles["user-desk"]}]}, headers=as_kim
+    )
+    assert_error(managers, 403, "PERMISSION_DENIED")  # users-manage is not kim's to give
+    plain = await world.client.post(
+        f"{US}/api-clients", json={"name": "ops-bot", "roles": [{"id": roles["linux-admins"]}]}, headers=as_kim
+    )
+    assert plain.status_code == 201, plain.text
+    assert (await world.client.get(f"{US}/api-clients/{plain.json()['id']}", headers=as_kim)).json()["secret"]
+    root = await world.client.post(
+        f"{US}/api-clients", json={"name": "root-bot", "roles": [{"id": roles["privx-admin"]}]}, headers=admin
+    )
+    hidden = (await world.client.get(f"{US}/api-clients/{root.json()['id']}", headers=as_kim)).json()
+    assert hidden["secret"] == ""  # it would let kim sign in as an administrator
+    assert (await world.client.get(f"{US}/api-clients/{root.json()['id']}", headers=admin)).json()["secret"]
+
+    admin_id = next(
+        u["id"]
+        for u in (await world.client.get(f"{US}/users", headers=admin)).json()["items"]
+        if u["username"] == "admin"
+    )
+    takeover = await world.client.put(
+        f"{US}/users/{admin_id}/password", json={"password": "uma-owns-it-now"}, headers=as_uma
+    )
+    assert_error(takeover, 403, "PERMISSION_DENIED")
+    profile = {"username": "admin", "password": {"password": "uma-owns-it-now"}}
+    assert_error(
+        await world.client.put(f"{US}/users/{admin_id}", json=profile, headers=as_uma), 403, "PERMISSION_DENIED"
+    )
+    alice = world.users["alice"]
+    reset = await world.client.put(
+        f"{US}/users/{alice.id}/password", json={"password": "a-new-alice-pw"}, headers=as_uma
+    )
+    assert reset.status_code == 200

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, delete, func, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import Scope
-from grantflow.errors import Duplicate, ErrorCode, InvalidRequestData, NotFound
+from grantflow.errors import Duplicate, ErrorCode, InvalidRequestData, NotFound, PermissionDenied
 from grantflow.kit.pagination import Page, paginate
 from grantflow.role.models import USER_ROLE, GrantType, Membership, MembershipSource, Role
 from grantflow.role.permissions import KNOWN_PERMISSIONS, scopes_for
@@ -97,6 +98,33 @@ async def scopes_of(session: AsyncSession, user_id: uuid.UUID, now: datetime) ->
     roles = await effective_roles(session, user_id, now)
     permissions = sorted({p for r in roles for p in r.permissions})
     return scopes_for([r.name for r in roles], permissions), roles
+
+
+async def check_may_give(session: AsyncSession, giver: Principal, role_ids: Iterable[uuid.UUID]) -> None:
+    """Nobody gives more than they hold: without roles-manage (or admin), only roles whose scopes the giver has."""
+    if giver.has(Scope.ROLES_MANAGE):
+        return
+    for role in (await roles_by_id(session, role_ids)).values():
+        if role.name != USER_ROLE and not scopes_for([role.name], role.permissions) <= giver.scopes:
+            raise PermissionDenied(f"you cannot give the role {role.name}: it carries permissions you do not hold")
+
+
+async def holds_more_than(session: AsyncSession, user_id: uuid.UUID, other: Principal, now: datetime) -> bool:
+    """Whether the user's roles give scopes `other` does not have (admin has them all)."""
+    if other.is_admin:
+        return False
+    scopes, _ = await scopes_of(session, user_id, now)
+    return not scopes <= other.scopes
+
+
+async def check_may_change_credentials(
+    session: AsyncSession, changer: Principal, user_id: uuid.UUID, now: datetime
+) -> None:
+    """Setting the password of someone who holds more than you would let you become them: that needs admin."""
+    if await holds_more_than(session, user_id, changer, now):
+        raise PermissionDenied(
+            "this user holds permissions you do not; only an administrator can change their credentials"
+        )
 
 
 async def mapped_role_ids(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> set[uuid.UUID]:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.auth.principal import Principal
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.http.deps import ApiClientsManage, UsersManage, UsersView
 from grantflow.http.responses import NO_BODY
@@ -78,6 +79,8 @@ async def get_user(user_id: uuid.UUID, _: UsersView, session: ReadSessionDep) ->
 async def update_user(
     user_id: uuid.UUID, principal: UsersManage, session: SessionDep, runtime: RuntimeDep, body: LocalUserIn
 ) -> Response:
+    if body.password and body.password.password:
+        await role_service.check_may_change_credentials(session, principal, user_id, runtime.clock.now())
     await service.update_local_user(session, runtime.passwords, user_id, body, principal.user_id)
     return Response(status_code=status.HTTP_200_OK)
 
@@ -90,16 +93,22 @@ async def delete_user(user_id: uuid.UUID, _: UsersManage, session: SessionDep) -
 
 @router.put("/users/{user_id}/password", summary="Set a local user's password", **NO_BODY)
 async def set_password(
-    user_id: uuid.UUID, _: UsersManage, session: SessionDep, runtime: RuntimeDep, body: NewPasswordIn
+    user_id: uuid.UUID, principal: UsersManage, session: SessionDep, runtime: RuntimeDep, body: NewPasswordIn
 ) -> Response:
+    await role_service.check_may_change_credentials(session, principal, user_id, runtime.clock.now())
     await service.set_password(session, runtime.passwords, user_id, body.password)
     return Response(status_code=status.HTTP_200_OK)
 
 
-async def _api_clients(session: AsyncSession, runtime: Runtime, clients: list[User]) -> list[ApiClientOut]:
+async def _api_clients(
+    session: AsyncSession, runtime: Runtime, reader: Principal, clients: list[User]
+) -> list[ApiClientOut]:
+    """The clients with their secrets, except where a client holds more than the reader (its secret would let them
+    sign in as it): then `secret` is empty."""
     oauth = await session.get(OAuthClient, EXTERNAL_CLIENT_ID)
     oauth_secret = runtime.secret_box.open(oauth.secret_sealed) if oauth and oauth.secret_sealed else ""
     now = runtime.clock.now()
+    hidden = {c.id for c in clients if await role_service.holds_more_than(session, c.id, reader, now)}
     held = {c.id: [r for r in await role_service.held_roles(session, c.id, now) if r.explicit] for c in clients}
     handles = Handles()
     handles.want_role_ids(r.id for roles in held.values() for r in roles)
@@ -108,7 +117,7 @@ async def _api_clients(session: AsyncSession, runtime: Runtime, clients: list[Us
         ApiClientOut(
             id=c.id,
             name=c.display_name,
-            secret=runtime.secret_box.open(c.secret_sealed or ""),
+            secret="" if c.id in hidden else runtime.secret_box.open(c.secret_sealed or ""),
             roles=[handles.role(r.id) for r in held[c.id]],
             oauth_client_id=EXTERNAL_CLIENT_ID,
             oauth_client_secret=oauth_secret,
@@ -121,16 +130,18 @@ async def _api_clients(session: AsyncSession, runtime: Runtime, clients: list[Us
     ]
 
 
-async def _set_client_roles(session: AsyncSession, client: User, body: ApiClientIn) -> None:
+async def _set_client_roles(session: AsyncSession, giver: Principal, client: User, body: ApiClientIn) -> None:
+    """An API client gets only roles its maker could hold themselves (nobody gives more than they hold)."""
+    await role_service.check_may_give(session, giver, [r.id for r in body.roles])
     await role_service.set_mapped_roles(session, client.id, [HeldRoleIn(id=r.id) for r in body.roles])
 
 
 @router.get("/api-clients", response_model=ResultSet[ApiClientOut], summary="List API clients (with secrets)")
 async def list_api_clients(
-    _: ApiClientsManage, session: ReadSessionDep, runtime: RuntimeDep, page: ClientPage
+    principal: ApiClientsManage, session: ReadSessionDep, runtime: RuntimeDep, page: ClientPage
 ) -> ResultSet[ApiClientOut]:
     count, clients = await service.list_users(session, page, SourceType.API_CLIENT)
-    return ResultSet(count=count, items=await _api_clients(session, runtime, clients))
+    return ResultSet(count=count, items=await _api_clients(session, runtime, principal, clients))
 
 
 @router.post(
@@ -140,17 +151,17 @@ async def create_api_client(
     principal: ApiClientsManage, session: SessionDep, runtime: RuntimeDep, body: ApiClientIn, response: Response
 ) -> Identifier:
     client = await service.create_api_client(session, runtime.secret_box, body.name, principal.user_id)
-    await _set_client_roles(session, client, body)
+    await _set_client_roles(session, principal, client, body)
     response.headers["Location"] = f"/local-user-store/api/v1/api-clients/{client.id}"
     return Identifier(id=str(client.id))
 
 
 @router.get("/api-clients/{client_id}", response_model=ApiClientOut, summary="Get an API client with its secret")
 async def get_api_client(
-    client_id: uuid.UUID, _: ApiClientsManage, session: ReadSessionDep, runtime: RuntimeDep
+    client_id: uuid.UUID, principal: ApiClientsManage, session: ReadSessionDep, runtime: RuntimeDep
 ) -> ApiClientOut:
     client = await service.get_of_kind(session, client_id, SourceType.API_CLIENT)
-    return (await _api_clients(session, runtime, [client]))[0]
+    return (await _api_clients(session, runtime, principal, [client]))[0]
 
 
 @router.put("/api-clients/{client_id}", summary="Rename an API client and set its roles", **NO_BODY)
@@ -160,7 +171,7 @@ async def update_api_client(
     client = await service.get_of_kind(session, client_id, SourceType.API_CLIENT)
     client.display_name = body.name
     client.updated_by = principal.user_id
-    await _set_client_roles(session, client, body)
+    await _set_client_roles(session, principal, client, body)
     return Response(status_code=status.HTTP_200_OK)
 
 
