@@ -165,3 +165,51 @@ async def test_nul_characters_are_refused_by_name_on_both_databases(world: World
         auth=("privx-external", CLIENT_SECRET),
     )
     assert (token.status_code, token.json()["error"]) == (400, "invalid_grant")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "params", "prop"),
+    [
+        ("GET", "/workflow-engine/api/v1/requests", None, {"filter": "all", "offset": str(2**63)}, "offset"),
+        (
+            "POST",
+            "/workflow-engine/api/v1/requests/search",
+            {"start_time": "0001-01-01T00:00:00+01:00"},
+            None,
+            "start_time",
+        ),
+        (
+            "POST",
+            "/workflow-engine/api/v1/requests/search",
+            {"end_time": "9999-12-31T23:59:59-01:00"},
+            None,
+            "end_time",
+        ),
+        ("GET", "/grantflow/api/v1/audit-events", None, {"since": "0001-01-01T00:00:00+01:00"}, "since"),
+        ("PUT", "/workflow-engine/api/v1/settings", {"smtp_server": "a..example"}, None, "smtp_server"),
+        ("PUT", "/workflow-engine/api/v1/settings", {"smtp_server": "x" * 64 + ".example"}, None, "smtp_server"),
+        ("POST", "/workflow-engine/api/v1/testsmtp", {"smtp_server": ".example"}, None, "smtp_server"),
+    ],
+)
+async def test_out_of_range_input_is_a_400_naming_it(
+    world: World, method: str, path: str, body: object, params: dict[str, str] | None, prop: str
+) -> None:
+    response = await world.client.request(method, path, json=body, params=params, headers=await world.as_("admin"))
+    assert response.status_code == 400, response.text
+    assert response.json()["property"] == prop
+
+
+async def test_a_direct_membership_time_out_of_range_is_named_by_index(world: World) -> None:
+    role = str(world.roles["db-owners"].id)
+    body = [
+        {
+            "id": role,
+            "grant_type": "TIME_RESTRICTED",
+            "grant_start": "0001-01-01T00:00:00+01:00",
+            "grant_end": "2027-01-01T00:00:00Z",
+        }
+    ]
+    response = await world.client.put(
+        f"/role-store/api/v1/users/{world.users['bob'].id}/roles", json=body, headers=await world.as_("admin")
+    )
+    assert_error(response, 400, "INVALID_REQUEST_DATA", "0.grant_start")

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import BeforeValidator, ConfigDict, Field, StrictInt
 
 from grantflow.access_request.models import Decision, RequestAction, RequestStatus
 from grantflow.grant.models import GrantState
@@ -14,6 +14,7 @@ from grantflow.kit.schema import (
     EmptyAsNone,
     InputModel,
     NullableStr,
+    OptionalMoment,
     OutputModel,
     RoleHandle,
     RoleRef,
@@ -25,7 +26,7 @@ from grantflow.role.models import GrantType
 from grantflow.workflow.models import StepMatch
 
 MAX_FLOATING_HOURS = 8760
-OptionalTime = Annotated[AwareDatetime | None, EmptyAsNone]
+OptionalTime = OptionalMoment
 
 
 class TargetUserRef(InputModel):

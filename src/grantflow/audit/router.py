@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from grantflow.audit import service
 from grantflow.audit.schemas import AuditEventOut
@@ -14,7 +13,7 @@ from grantflow.audit.service import AuditAction, EventFilter
 from grantflow.db import ReadSessionDep
 from grantflow.http.deps import Admin
 from grantflow.kit.pagination import Page, page_params
-from grantflow.kit.schema import ResultSet
+from grantflow.kit.schema import Moment, ResultSet
 
 router = APIRouter(tags=["audit"])
 EventPage = Annotated[Page, Depends(page_params(service.SORT_KEYS, "at", default_desc=True))]
@@ -30,8 +29,8 @@ async def list_audit_events(
     role_id: Annotated[uuid.UUID | None, Query()] = None,
     request_id: Annotated[uuid.UUID | None, Query()] = None,
     grant_id: Annotated[uuid.UUID | None, Query()] = None,
-    since: Annotated[AwareDatetime | None, Query(description="at or after this moment")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="before this moment")] = None,
+    since: Annotated[Moment | None, Query(description="at or after this moment")] = None,
+    until: Annotated[Moment | None, Query(description="before this moment")] = None,
     actor_id: Annotated[uuid.UUID | None, Query(description="who made the change (extension filter)")] = None,
 ) -> ResultSet[AuditEventOut]:
     wanted = EventFilter(action, user_id, role_id, request_id, grant_id, since, until, actor_id)

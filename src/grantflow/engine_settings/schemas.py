@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import Annotated
@@ -43,6 +44,12 @@ def _no_control(value: str) -> str:
 def _host(value: str) -> str:
     if not _HOST.match(value):
         raise ValueError("not a host name or IP address")
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        labels = value.rstrip(".").split(".") if value else []
+        if any(not 1 <= len(label) <= 63 for label in labels):
+            raise ValueError("not a host name: every part between dots needs 1 to 63 characters") from None
     return value
 
 

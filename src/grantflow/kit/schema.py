@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    field_validator,
+)
 
 # Wire limits, one place. Strings longer than these are refused with VALUE_OUT_OF_BOUNDS.
 NAME_MAX = 200
@@ -120,3 +129,17 @@ class UserHandle(OutputModel):
 
 # A plain list of names in a body (roles/resolve): the same NUL rule as every model.
 NameList = Annotated[list[StrictStr], BeforeValidator(refuse_nul)]
+
+
+def _storable_time(value: datetime) -> datetime:
+    """A time the databases can hold in UTC: 0001-01-01T00:00:00+01:00 has no UTC form (year 0)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+    return value
+
+
+# Every date-time a client sends: with a time zone, and one that has a UTC form.
+Moment = Annotated[AwareDatetime, AfterValidator(_storable_time)]
+OptionalMoment = Annotated[Moment | None, EmptyAsNone]

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, StrictBool, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from grantflow.kit.schema import (
     NAME_MAX,
@@ -15,6 +15,7 @@ from grantflow.kit.schema import (
     InputModel,
     NullableList,
     NullableStr,
+    OptionalMoment,
     OutputModel,
     Upper,
 )
@@ -73,8 +74,8 @@ class HeldRoleIn(InputModel):
     id: uuid.UUID
     explicit: StrictBool = True
     grant_type: Annotated[str | None, EmptyAsNone, Upper] = None
-    grant_start: Annotated[AwareDatetime | None, EmptyAsNone] = None
-    grant_end: Annotated[AwareDatetime | None, EmptyAsNone] = None
+    grant_start: OptionalMoment = None
+    grant_end: OptionalMoment = None
     # FLOATING: hours from the user's first use (the Go SDK sends 0 for other grant types).
     floating_length: Annotated[StrictInt, Field(ge=0, le=8760)] | None = None
 
