@@ -261,3 +261,34 @@ def test_wrong_client_secrets_do_not_lock_out_the_shared_client(http: httpx.Clie
         auth=("privx-external", CLIENT_SECRET),
     )
     assert good.status_code == 200, good.text
+
+
+def test_a_password_reset_ends_the_users_refresh_tokens(http: httpx.Client) -> None:
+    admin = bearer(privx_go.log_in(http, "admin", ADMIN_PASSWORD)["access_token"])
+    created = http.post(
+        "/local-user-store/api/v1/users",
+        json={"username": "reset-me", "password": {"password": "first-password"}},
+        headers=admin,
+    )
+    user_id = created.json()["id"]
+    before = privx_go.log_in(http, "reset-me", "first-password")
+    reset = http.put(
+        f"/local-user-store/api/v1/users/{user_id}/password", json={"password": "second-password"}, headers=admin
+    )
+    assert reset.status_code == 200
+    refused = privx_go.refresh(http, before["refresh_token"])
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+    profile = privx_go.log_in(http, "reset-me", "second-password")
+    changed = http.put(
+        f"/local-user-store/api/v1/users/{user_id}",
+        json={"username": "reset-me", "password": {"password": "third-password"}},
+        headers=admin,
+    )
+    assert changed.status_code == 200
+    assert privx_go.refresh(http, profile["refresh_token"]).status_code == 400
+    renamed = privx_go.log_in(http, "reset-me", "third-password")
+    kept = http.put(
+        f"/local-user-store/api/v1/users/{user_id}", json={"username": "reset-me", "password": {}}, headers=admin
+    )
+    assert kept.status_code == 200
+    assert privx_go.refresh(http, renamed["refresh_token"]).status_code == 200  # no new password: sessions go on

@@ -15,7 +15,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -256,6 +256,13 @@ async def end_session(runtime: Runtime, session_id: uuid.UUID) -> None:
             .where(RefreshToken.session_id == session_id, RefreshToken.revoked.is_(None))
             .values(revoked=runtime.clock.now())
         )
+
+
+async def end_user_sessions(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
+    """Every refresh token of the user stops working, in the caller's transaction (their password was changed)."""
+    await session.execute(
+        update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked.is_(None)).values(revoked=now)
+    )
 
 
 # -- authorization code with PKCE (the flow privx-sdk-go performs) -------------------------------------------------

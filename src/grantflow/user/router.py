@@ -14,6 +14,7 @@ from grantflow.http.deps import ApiClientsManage, UsersManage, UsersView
 from grantflow.http.responses import NO_BODY
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, ResultSet
+from grantflow.oauth import service as oauth_service
 from grantflow.oauth.models import OAuthClient
 from grantflow.oauth.service import EXTERNAL_CLIENT_ID
 from grantflow.role import service as role_service
@@ -79,9 +80,12 @@ async def get_user(user_id: uuid.UUID, _: UsersView, session: ReadSessionDep) ->
 async def update_user(
     user_id: uuid.UUID, principal: UsersManage, session: SessionDep, runtime: RuntimeDep, body: LocalUserIn
 ) -> Response:
-    if body.password and body.password.password:
+    changes_password = bool(body.password and body.password.password)
+    if changes_password:
         await role_service.check_may_change_credentials(session, principal, user_id, runtime.clock.now())
     await service.update_local_user(session, runtime.passwords, user_id, body, principal.user_id)
+    if changes_password:
+        await oauth_service.end_user_sessions(session, user_id, runtime.clock.now())
     return Response(status_code=status.HTTP_200_OK)
 
 
@@ -97,6 +101,8 @@ async def set_password(
 ) -> Response:
     await role_service.check_may_change_credentials(session, principal, user_id, runtime.clock.now())
     await service.set_password(session, runtime.passwords, user_id, body.password)
+    # A new password ends the user's login sessions: a refresh token must not outlive the password behind it.
+    await oauth_service.end_user_sessions(session, user_id, runtime.clock.now())
     return Response(status_code=status.HTTP_200_OK)
 
 
