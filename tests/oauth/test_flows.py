@@ -125,13 +125,17 @@ def test_reused_refresh_token_ends_the_session(http: httpx.Client) -> None:
     assert privx_go.refresh(http, rotated["refresh_token"]).status_code == 400
 
 
+def _new_user(http: httpx.Client, admin: dict[str, str], username: str, password: str) -> httpx.Response:
+    created = http.post(
+        "/local-user-store/api/v1/users", json={"username": username, "password": {"password": password}}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    return created
+
+
 def test_refresh_after_the_user_was_deleted(http: httpx.Client) -> None:
     admin = bearer(privx_go.log_in(http, "admin", ADMIN_PASSWORD)["access_token"])
-    created = http.post(
-        "/local-user-store/api/v1/users",
-        json={"username": "temp", "password": {"password": "temp-password"}},
-        headers=admin,
-    )
+    created = _new_user(http, admin, "temp", "temp-password")
     tokens = privx_go.log_in(http, "temp", "temp-password")
     assert http.delete(f"/local-user-store/api/v1/users/{created.json()['id']}", headers=admin).status_code == 200
     after = privx_go.refresh(http, tokens["refresh_token"])
@@ -265,11 +269,7 @@ def test_wrong_client_secrets_do_not_lock_out_the_shared_client(http: httpx.Clie
 
 def test_a_password_reset_ends_the_users_refresh_tokens(http: httpx.Client) -> None:
     admin = bearer(privx_go.log_in(http, "admin", ADMIN_PASSWORD)["access_token"])
-    created = http.post(
-        "/local-user-store/api/v1/users",
-        json={"username": "reset-me", "password": {"password": "first-password"}},
-        headers=admin,
-    )
+    created = _new_user(http, admin, "reset-me", "first-password")
     user_id = created.json()["id"]
     before = privx_go.log_in(http, "reset-me", "first-password")
     reset = http.put(

@@ -283,3 +283,29 @@ async def test_the_scheduler_removes_sessions_that_can_no_longer_be_used(
     clock.advance(timedelta(minutes=runtime.config.web_session_idle_minutes))
     await Scheduler(runtime).run_due()
     assert await stored() == 0
+
+
+async def test_behind_a_tls_proxy_the_browsers_https_origin_is_our_own(world: World, browse: type[Browser]) -> None:
+    """The proxy speaks http to grantflow and keeps the Host; the browser's Origin says https."""
+    request_id = await waiting_request(world)
+    bob = browse()
+    await bob.sign_in("bob")
+    token = await bob.csrf_token()
+    decision = {"step": "0", "decision": "APPROVED", "csrf_token": token}
+    for foreign in ("https://grantflow.test.evil.example", "https://grantflow.test:8443", "null"):
+        refused = await bob.post(f"/requests/{request_id}/decision", decision, {"Origin": foreign})
+        assert refused.status_code == 403, foreign
+    proxied = await bob.post(f"/requests/{request_id}/decision", decision, {"Origin": "https://grantflow.test"})
+    assert proxied.status_code == 303
+    assert (await world.get_request("alice", request_id)).json()["status"] == "APPROVED"
+
+
+async def test_the_session_cookie_is_secure_when_the_public_address_is_https(
+    world: World, browse: type[Browser]
+) -> None:
+    settings = {"privx_backend_address": "https://grantflow.example.com"}
+    assert (
+        await world.client.put("/workflow-engine/api/v1/settings", json=settings, headers=await world.as_("admin"))
+    ).status_code == 200
+    behind_proxy = await browse().sign_in("alice")  # grantflow itself is spoken to over http
+    assert "Secure" in behind_proxy.headers["set-cookie"]

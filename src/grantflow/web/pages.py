@@ -113,13 +113,9 @@ async def _signed_in(request: Request, viewer: Annotated[Viewer | None, Depends(
     return viewer
 
 
-def own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
-
-
 async def _checked_form(request: Request, viewer: Annotated[Viewer, Depends(_signed_in)]) -> FormData:
     """The posted form, once it has shown it comes from our own page in this session."""
-    check_same_origin(request.headers, own_origin(request))
+    check_same_origin(request.headers)
     form = await request.form()
     sent = form.get("csrf_token")
     check_csrf_token(sent if isinstance(sent, str) else request.headers.get("x-csrf-token"), viewer.csrf_token)

@@ -24,13 +24,17 @@ PAGE_HEADERS = {
 SAME_SITE_FETCHES = {"same-origin", "none"}
 
 
-def check_same_origin(headers: Headers, own_origin: str) -> None:
-    """A state-changing request must come from our own pages: Sec-Fetch-Site and Origin, when sent, say so."""
+def check_same_origin(headers: Headers) -> None:
+    """A state-changing request must come from our own pages: Sec-Fetch-Site and Origin, when sent, say so.
+
+    The Origin's host and port are compared with the Host the request was sent to, not its scheme: behind a
+    TLS-terminating proxy the browser's origin is https while grantflow itself is spoken to over http.
+    """
     fetch_site = headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in SAME_SITE_FETCHES:
         raise PermissionDenied("this form was sent from another site")
     origin = headers.get("origin")
-    if origin is not None and origin != own_origin:
+    if origin is not None and urlsplit(origin).netloc != headers.get("host", ""):
         raise PermissionDenied("this form was sent from another site")
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from grantflow.db import transaction
+from grantflow.engine_settings import service as settings_service
 from grantflow.oauth import service as oauth_service
 from grantflow.runtime import RuntimeDep
 from grantflow.user import service as user_service
@@ -19,7 +20,6 @@ from grantflow.web.pages import (
     PageRoute,
     SignedIn,
     form_text,
-    own_origin,
     redirect,
     render,
 )
@@ -46,10 +46,11 @@ def _sign_in_page(request: Request, next_path: str, error: str = "", username: s
     return page
 
 
-def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None = None) -> None:
-    response.set_cookie(
-        name, value, max_age=max_age, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/"
-    )
+def _set_cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int | None = None, secure: bool = False
+) -> None:
+    secure = secure or request.url.scheme == "https"
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/")
 
 
 @router.get("/sign-in")
@@ -62,7 +63,7 @@ async def sign_in_form(request: Request, viewer: OptionalViewer, next: str = "/"
 
 @router.post("/sign-in")
 async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
-    check_same_origin(request.headers, own_origin(request))
+    check_same_origin(request.headers)
     form = await request.form()
     check_csrf_token(form_text(form, "sign_in_token"), request.cookies.get(SIGN_IN_COOKIE) or "")
     username, password = form_text(form, "username"), form.get("password")
@@ -82,8 +83,11 @@ async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
     now = runtime.clock.now()
     async with transaction(runtime.sessionmaker, writes=True) as session:
         token = await sessions.open_session(session, await user_service.get_user(session, user.id), runtime.config, now)
+        # Behind a TLS-terminating proxy grantflow sees http; the public address says whether browsers use https.
+        public = (await settings_service.get_settings(session)).privx_backend_address
+    secure = public.startswith("https://")
     response: Response = RedirectResponse(next_path, status_code=303)
-    _set_cookie(request, response, COOKIE, token, max_age=runtime.config.web_session_hours * 3600)
+    _set_cookie(request, response, COOKIE, token, max_age=runtime.config.web_session_hours * 3600, secure=secure)
     response.delete_cookie(SIGN_IN_COOKIE, path="/")
     return response
 
