@@ -23,6 +23,7 @@ from sqlalchemy import text
 from grantflow.app import create_app
 from grantflow.config import Config
 from grantflow.db import transaction
+from grantflow.prepare import prepare
 from grantflow.runtime import Runtime
 from grantflow.user import service as user_service
 from grantflow.web import sessions
@@ -48,6 +49,7 @@ async def main(url: str, pool: int) -> None:
     if pool:
         await seed_pool(url, pool)
     config = Config(database_url=url, background_workers=False)  # the data dir bench/seed.py prepared
+    await asyncio.to_thread(prepare, config)  # a database seeded by an older grantflow is migrated first
     app = create_app(config)
     async with app.router.lifespan_context(app):
         runtime: Runtime = app.state.runtime

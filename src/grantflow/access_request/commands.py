@@ -92,7 +92,7 @@ async def create_request(
     if terms is not None:
         _keep_terms(request, terms)
     session.add(request)
-    start = policy.advance(_state(request).steps, 0)
+    start = policy.advance(queries.policy_state(request).steps, 0)
     by = Actor(requester.id, requester.shown_name)
     await _move(session, request, start.status, start.current_step, start.auto_approved_steps, now, by)
     await session.flush()
@@ -198,7 +198,7 @@ async def decide(
     request = await queries.load_for_update(session, principal, request_id, now)
     mapped = frozenset(await role_service.mapped_role_ids(session, principal.user_id, now))
     outcome = policy.decide(
-        _state(request),
+        queries.policy_state(request),
         actor_id=principal.user_id,
         actor_mapped_roles=mapped,
         step=body.step,
@@ -252,25 +252,6 @@ async def _apply_approval(session: AsyncSession, request: AccessRequest, now: da
         return
     order = GrantOrder(request.id, request.target_user_id, request.requested_role_id, request.terms)
     await grant_service.open_grant(session, order, now, actor)
-
-
-def _state(request: AccessRequest) -> policy.RequestState:
-    steps = tuple(
-        policy.Step(
-            match=s.match,
-            approvers=tuple(
-                policy.ApproverEntry(a.role_id, Decision(a.decision), a.decider_id) for a in request.step_entries(i)
-            ),
-        )
-        for i, s in enumerate(request.step_snapshots)
-    )
-    return policy.RequestState(
-        status=RequestStatus(request.status),
-        current_step=request.current_step,
-        steps=steps,
-        requester_id=request.requester_id,
-        target_user_id=request.target_user_id,
-    )
 
 
 # -- withdrawing and revoking -----------------------------------------------------------------------------------

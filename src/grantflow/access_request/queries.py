@@ -76,6 +76,45 @@ async def visible(session: AsyncSession, principal: Principal, request: AccessRe
     return any(a.role_id in mapped for a in request.approvers)
 
 
+def policy_state(request: AccessRequest) -> policy.RequestState:
+    """The request as the pure policy sees it."""
+    steps = tuple(
+        policy.Step(
+            match=s.match,
+            approvers=tuple(
+                policy.ApproverEntry(a.role_id, Decision(a.decision), a.decider_id) for a in request.step_entries(i)
+            ),
+        )
+        for i, s in enumerate(request.step_snapshots)
+    )
+    return policy.RequestState(
+        status=RequestStatus(request.status),
+        current_step=request.current_step,
+        steps=steps,
+        requester_id=request.requester_id,
+        target_user_id=request.target_user_id,
+    )
+
+
+async def may_decide(session: AsyncSession, principal: Principal, request_id: uuid.UUID, now: datetime) -> bool:
+    """Whether the caller could decide the current step now: policy.decide, tried without writing anything."""
+    request = await session.get(AccessRequest, request_id)
+    if request is None:
+        return False
+    mapped = frozenset(await role_service.mapped_role_ids(session, principal.user_id, now))
+    try:
+        policy.decide(
+            policy_state(request),
+            actor_id=principal.user_id,
+            actor_mapped_roles=mapped,
+            step=request.current_step,
+            decision=Decision.APPROVED,
+        )
+    except (InvalidRequestData, PermissionDenied):
+        return False
+    return True
+
+
 def may_revoke(request: AccessRequest, principal: Principal) -> bool:
     """Whether this caller may take away the role the request granted (policy.may_revoke)."""
     return policy.may_revoke(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.access_request import commands, queries, render
 from grantflow.access_request.queries import RequestFilter
-from grantflow.access_request.schemas import AccessRequestOut, DecisionIn
+from grantflow.access_request.schemas import DecisionIn
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.errors import GrantflowError, InvalidRequestData, PermissionDenied
 from grantflow.role import service as role_service
@@ -65,7 +65,6 @@ async def _request_page(
 ) -> Response:
     now = runtime.clock.now()
     shown = await render.read_request(session, viewer.principal, request_id, now)
-    mapped = await role_service.mapped_role_ids(session, viewer.user.id, now)
     step = shown.steps[shown.current_step] if shown.steps else None
     others = []
     if shown.status == "WAITING" and step is not None:
@@ -79,23 +78,12 @@ async def _request_page(
         viewer,
         status_code=status,
         req=shown,
-        can_decide=_may_decide(shown, viewer, mapped),
+        can_decide=await queries.may_decide(session, viewer.principal, request_id, now),
         can_cancel=shown.status == "WAITING" and shown.requester.id == viewer.user.id,
         others=others,
         notice=notice,
         problem=problem,
     )
-
-
-def _may_decide(shown: AccessRequestOut, viewer: Viewer, mapped: set[uuid.UUID]) -> bool:
-    """Whether to offer Approve / Deny; the policy decides again when the form comes back."""
-    me = viewer.user.id
-    if shown.status != "WAITING" or me in (shown.requester.id, shown.target_user.id):
-        return False
-    step = shown.steps[shown.current_step]
-    if any(a.user is not None and a.user.id == me for a in step.approvers):
-        return False
-    return any(a.decision == "WAITING" and a.role.id in mapped for a in step.approvers)
 
 
 @router.get("/requests/{request_id}")
