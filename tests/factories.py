@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +12,9 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.kit.clock import Clock
+from grantflow.app import create_app
+from grantflow.config import Config
+from grantflow.kit.clock import Clock, FrozenClock
 from grantflow.role import service as role_service
 from grantflow.role.models import Role
 from grantflow.runtime import Runtime
@@ -174,3 +178,14 @@ async def holds(runtime: Runtime, world: World, user: str, role: str) -> bool:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+@asynccontextmanager
+async def serving(config: Config, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on its own configuration (a variation of the test's), over httpx; `.app` is the application."""
+    app = create_app(config, clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://grantflow.test") as http:
+            http.app = app  # type: ignore[attr-defined]
+            yield http

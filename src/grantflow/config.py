@@ -66,6 +66,12 @@ class Config(BaseSettings):
     # argon2id cost; defaults follow RFC 9106's second recommended option (64 MiB, t=3).
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_cost_kib: int = Field(default=65536, ge=8)
+    # At most this many hashes are computed at once (one per core is right); at most `queue` more wait, and the
+    # rest are answered 503 with Retry-After. A database connection is never held while a hash is computed.
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    password_hash_queue: int = Field(default=100, ge=0)
+    # How long a request waits for a free database connection before it is answered 503.
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     @property
     def resolved_database_url(self) -> str:

@@ -64,13 +64,20 @@ def uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(primary_key=True, default=uuid.uuid4)
 
 
-def create_engine(url: str, pool_size: int = 10, ping_after_idle_seconds: float = 5.0) -> AsyncEngine:
-    """Engine with SQLite made safe for a web server: WAL, foreign keys, busy timeout, explicit BEGIN."""
+def create_engine(
+    url: str, pool_size: int = 10, ping_after_idle_seconds: float = 5.0, pool_timeout: float = 10.0
+) -> AsyncEngine:
+    """Engine with SQLite made safe for a web server: WAL, foreign keys, busy timeout, explicit BEGIN.
+
+    A request that waits `pool_timeout` seconds for a connection gives up (a 503 with Retry-After).
+    """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout
+        )
         _configure_sqlite(engine)
         return engine
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout)
     _ping_after_idle(engine, ping_after_idle_seconds)
     return engine
 

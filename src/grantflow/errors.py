@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -123,8 +124,44 @@ class Conflict(GrantflowError):
 
 
 class DatabaseUnavailable(GrantflowError):
+    """The database cannot serve right now (down, unreachable, out of connections): 503, try again shortly."""
+
     status_code = 503
     error_code = ErrorCode.DATABASE_ERROR
+    retry_after = 5
+
+    def __init__(
+        self,
+        message: str = "the database is unavailable; try again",
+        error_code: ErrorCode | None = None,
+        property: str | None = None,
+    ) -> None:
+        headers = {"Retry-After": str(self.retry_after)}
+        super().__init__(message, error_code=error_code, property=property, headers=headers)
+
+
+# PostgreSQL SQLSTATE classes that mean "not now" rather than "wrong": connection exceptions, insufficient
+# resources, operator intervention (shutting down, starting up).
+_UNAVAILABLE_STATES = ("08", "53", "57P")
+_TOO_MANY_CONNECTIONS_STATE = "53300"
+
+
+def as_unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """The 503 for a failure that means the database cannot serve right now, or None for any other failure."""
+    if isinstance(exc, DatabaseUnavailable):
+        return exc
+    if isinstance(exc, PoolTimeout):
+        return DatabaseUnavailable("no database connection is free; try again", ErrorCode.TOO_MANY_CONNECTIONS)
+    if isinstance(exc, OSError):  # refused, reset or unreachable before the driver could say more
+        return DatabaseUnavailable()
+    if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
+        return None
+    state = str(getattr(exc.orig, "sqlstate", "") or "")
+    if state == _TOO_MANY_CONNECTIONS_STATE:
+        return DatabaseUnavailable("the database has no connection to spare; try again", ErrorCode.TOO_MANY_CONNECTIONS)
+    if isinstance(exc, OperationalError) or exc.connection_invalidated or state.startswith(_UNAVAILABLE_STATES):
+        return DatabaseUnavailable()
+    return None
 
 
 # Every documented error response, for OpenAPI (`responses=` on each router).
@@ -138,7 +175,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "A name already taken (VALUE_DUPLICATE), or a concurrent change: retry"),
         (413, "Request body larger than the configured limit"),
         (500, "Internal error (no internals are disclosed)"),
-        (503, "The database is unavailable"),
+        (503, "The database is unavailable or out of connections (Retry-After says when to try again)"),
     )
 }
 
@@ -241,14 +278,15 @@ async def _on_stale_data(_request: Request, _exc: Exception) -> JSONResponse:
 
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DBAPIError)
     if isinstance(exc, IntegrityError):
         # Uniqueness is checked before writing; reaching the constraint means a concurrent writer won the race.
         return error_response(409, Duplicate("a concurrent change conflicts with this one; retry").body())
-    if isinstance(exc, OperationalError) or exc.connection_invalidated:
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
-        return error_response(503, DatabaseUnavailable("the database is unavailable").body())
-    return await _on_unexpected(request, exc)
+    unavailable = as_unavailable(exc)
+    if unavailable is None:
+        return await _on_unexpected(request, exc)
+    cause = type(getattr(exc, "orig", None) or exc).__name__
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, cause)
+    return error_response(503, unavailable.body(), unavailable.headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -261,5 +299,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(StaleDataError, _on_stale_data)
-    app.add_exception_handler(DBAPIError, _on_database_error)
+    for failure in (DBAPIError, PoolTimeout, OSError):
+        app.add_exception_handler(failure, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

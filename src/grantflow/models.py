@@ -7,7 +7,7 @@ from grantflow.db import Base
 from grantflow.engine_settings.models import EngineSettings
 from grantflow.grant.models import Grant
 from grantflow.notification.models import OutboxMessage
-from grantflow.oauth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken
+from grantflow.oauth.models import AuthorizationFlow, LoginAttempts, OAuthClient, RefreshToken
 from grantflow.role.models import Membership, Role
 from grantflow.user.models import User
 from grantflow.web.models import WebSession
@@ -20,7 +20,7 @@ __all__ = [
     "Base",
     "EngineSettings",
     "Grant",
-    "LoginFailure",
+    "LoginAttempts",
     "Membership",
     "OAuthClient",
     "OutboxMessage",

@@ -1,4 +1,4 @@
-"""The OAuth server's tables: clients, refresh tokens, authorization-code flows, failed logins."""
+"""The OAuth server's tables: clients, refresh tokens, authorization-code flows, login attempt counters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grantflow.db import Base
@@ -57,16 +57,11 @@ class AuthorizationFlow(Base):
     spent: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class LoginFailure(Base):
-    """A failed login, kept for the throttling window; counted per account and per source address."""
+class LoginAttempts(Base):
+    """Login attempts counted in the current throttling window, per account or per source address (the key)."""
 
-    __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_account_at", "account", "at"),
-        Index("ix_login_failures_source_at", "source", "at"),
-    )
+    __tablename__ = "login_attempts"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    account: Mapped[str] = mapped_column(String(200))
-    source: Mapped[str] = mapped_column(String(100))
-    at: Mapped[datetime]
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    count: Mapped[int]
+    window_start: Mapped[datetime] = mapped_column(index=True)

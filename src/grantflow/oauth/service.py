@@ -1,9 +1,10 @@
 """OAuth2 grants: who gets a token, with which scopes, and how sessions continue and end.
 
-The token endpoints open their own transactions instead of taking the request's: credentials are checked (argon2,
-deliberately slow) in a read transaction, and what must be written (refresh tokens, failed logins, revocations)
-goes in a short write transaction afterwards, so that on SQLite no login holds the database write lock while
-hashing, and a revocation is committed even when the request then fails.
+The token endpoints open their own transactions instead of taking the request's: the attempt is counted in a
+short write transaction (throttle.py), the credential is read in a read transaction and checked (argon2,
+deliberately slow, a bounded number at a time) after it has closed, so no login holds a database connection or
+SQLite's write lock while hashing; what must be written (refresh tokens, revocations) goes in another short
+transaction, so a revocation is committed even when the request then fails.
 """
 
 from __future__ import annotations
@@ -14,17 +15,21 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.db import transaction
 from grantflow.grant import service as grant_service
-from grantflow.oauth.models import AuthorizationFlow, LoginFailure, OAuthClient, RefreshToken
+from grantflow.kit.passwords import HashingBusy
+from grantflow.oauth import throttle
+from grantflow.oauth.models import AuthorizationFlow, OAuthClient, RefreshToken
 from grantflow.oauth.schemas import TokenResponse
 from grantflow.role import service as role_service
 from grantflow.runtime import Runtime
@@ -39,7 +44,6 @@ EXTERNAL_CLIENT_ID = "privx-external"
 UI_CLIENT_ID = "privx-ui"
 
 FLOW_LIFETIME = timedelta(minutes=5)
-FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT = 10
 MAX_FAILURES_PER_SOURCE = 100
 
@@ -119,47 +123,56 @@ async def _issue(
     )
 
 
-# -- throttling -------------------------------------------------------------------------------------------------
+# -- throttling and credential checks ----------------------------------------------------------------------------
 
 
-async def _check_throttle(session: AsyncSession, runtime: Runtime, account: str | None, source: str) -> None:
-    """Too many recent failures for this account (when given) or from this source: 429."""
-    since = runtime.clock.now() - FAILURE_WINDOW
-    by_account: int | None = 0
+def _counters(account: str | None, source: str) -> list[throttle.Counter]:
+    """Per source address always; per account when one is named."""
+    counters = [throttle.source(source, MAX_FAILURES_PER_SOURCE)]
     if account is not None:
-        by_account = await session.scalar(
-            select(func.count()).where(LoginFailure.account == account, LoginFailure.at >= since)
-        )
-    by_source = await session.scalar(
-        select(func.count()).where(LoginFailure.source == source, LoginFailure.at >= since)
-    )
-    if (by_account or 0) >= MAX_FAILURES_PER_ACCOUNT or (by_source or 0) >= MAX_FAILURES_PER_SOURCE:
+        counters.append(throttle.account(account, MAX_FAILURES_PER_ACCOUNT))
+    return counters
+
+
+async def _admit(runtime: Runtime, counters: list[throttle.Counter]) -> None:
+    try:
+        await throttle.admit(runtime.sessionmaker, counters, runtime.clock.now())
+    except throttle.Throttled as refused:
         raise OAuthError(
-            "invalid_request",
-            "too many failed logins; try again later",
-            status_code=429,
-            retry_after=int(FAILURE_WINDOW.total_seconds()),
-        )
+            "invalid_request", "too many failed logins; try again later", 429, retry_after=refused.retry_after
+        ) from refused
 
 
-async def _record_failure(runtime: Runtime, account: str, source: str) -> None:
-    now = runtime.clock.now()
-    async with transaction(runtime.sessionmaker, writes=True) as session:
-        session.add(LoginFailure(account=account[:200], source=source[:100], at=now))
-        # Keep the table small: what left the window no longer counts.
-        await session.execute(delete(LoginFailure).where(LoginFailure.at < now - FAILURE_WINDOW))
+async def _verify(runtime: Runtime, stored_hash: str | None, secret: str) -> bool:
+    """argon2 in turn with other logins, outside any transaction; a full queue is a 503 to try again."""
+    with _hashing_turn():
+        return await runtime.passwords.verify_async(stored_hash, secret)
+
+
+@contextmanager
+def _hashing_turn() -> Iterator[None]:
+    try:
+        yield
+    except HashingBusy as busy:
+        raise OAuthError("temporarily_unavailable", busy.message, 503, retry_after=busy.retry_after) from busy
 
 
 async def authenticate_user(runtime: Runtime, username: str, password: str, source: str) -> User:
-    """A person's username and password, under the login throttle; OAuthError (400 or 429) when refused."""
+    """A person's username and password, under the login throttle; OAuthError (400, 429 or 503) when refused.
+
+    The attempt is counted before the password is checked, and no database connection is held while it is.
+    """
     if "\x00" in username or "\x00" in password:
         raise OAuthError("invalid_grant", "invalid username or password")  # no account is named so
+    counters = _counters(username, source)
+    await _admit(runtime, counters)
     async with transaction(runtime.sessionmaker, writes=False) as session:
-        await _check_throttle(session, runtime, username, source)
-        user = await user_service.check_credentials(session, runtime.passwords, runtime.secret_box, username, password)
+        credential = await user_service.find_credential(session, runtime.secret_box, username)
+    with _hashing_turn():
+        user = await user_service.verify_credential(runtime.passwords, credential, password)
     if user is None:
-        await _record_failure(runtime, username, source)
         raise OAuthError("invalid_grant", "invalid username or password")
+    await throttle.forgive(runtime.sessionmaker, counters)
     return user
 
 
@@ -170,14 +183,15 @@ async def _authenticate_client(
         raise OAuthError("invalid_client", "HTTP Basic client authentication is required", 401)
     if "\x00" in client[0] or "\x00" in client[1]:
         raise OAuthError("invalid_client", "client authentication failed", 401)  # no client is named so
+    # Per source only: OAuth client ids are public (privx-external), so counting failures against the client
+    # would let anyone lock every login out.
+    counters = _counters(None, source)
+    await _admit(runtime, counters)
     async with transaction(runtime.sessionmaker, writes=False) as session:
-        # Per source only: OAuth client ids are public (privx-external), so counting failures against the client
-        # would let anyone lock every login out.
-        await _check_throttle(session, runtime, None, source)
         found = await session.get(OAuthClient, client[0])
-    if found is None or not await runtime.passwords.verify_async(found.secret_hash, client[1]):
-        await _record_failure(runtime, f"client:{client[0]}", source)
+    if not await _verify(runtime, found.secret_hash if found else None, client[1]) or found is None:
         raise OAuthError("invalid_client", "client authentication failed", 401)
+    await throttle.forgive(runtime.sessionmaker, counters)
     _check_grant_allowed(found, grant_type)
     return found
 
@@ -190,7 +204,7 @@ async def _check_client(runtime: Runtime, oauth_client: OAuthClient | None, basi
         return
     if basic is None or basic[0] != oauth_client.client_id:
         raise OAuthError("invalid_client", "client authentication failed", 401)
-    if not await runtime.passwords.verify_async(oauth_client.secret_hash, basic[1]):
+    if not await _verify(runtime, oauth_client.secret_hash, basic[1]):
         raise OAuthError("invalid_client", "client authentication failed", 401)
 
 

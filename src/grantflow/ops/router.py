@@ -15,7 +15,7 @@ from sqlalchemy import text
 from grantflow import __version__
 from grantflow.auth.scopes import Scope
 from grantflow.db import ReadSessionDep
-from grantflow.errors import DatabaseUnavailable
+from grantflow.errors import DatabaseUnavailable, as_unavailable
 from grantflow.http.deps import authenticate, bearer
 from grantflow.kit.schema import OutputModel
 from grantflow.notification import outbox
@@ -47,7 +47,12 @@ async def service_status(session: ReadSessionDep, runtime: RuntimeDep) -> Servic
     try:
         await session.execute(text("SELECT 1"))
     except Exception as exc:
-        raise DatabaseUnavailable("the database does not answer") from exc
+        unavailable = as_unavailable(exc) or DatabaseUnavailable()
+        raise DatabaseUnavailable(
+            "the database is unavailable: grantflow cannot serve requests until it answers",
+            unavailable.error_code,
+            property="database",
+        ) from exc
     return ServiceStatus(
         version=f"{__version__} (grantflow)",
         api_version="v1",

@@ -38,7 +38,10 @@ class Runtime:
 async def open_runtime(config: Config, clock: Clock) -> AsyncIterator[Runtime]:
     """Every collaborator the API and the workers use, over one engine that is disposed at the end."""
     engine = create_engine(
-        config.resolved_database_url, config.database_pool_size, config.database_ping_after_idle_seconds
+        config.resolved_database_url,
+        config.database_pool_size,
+        config.database_ping_after_idle_seconds,
+        config.database_pool_timeout_seconds,
     )
     box = load_secret_box(config)
     runtime = Runtime(

@@ -6,6 +6,7 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,13 +82,17 @@ async def create_api_client(session: AsyncSession, box: SecretBox, name: str, au
     return client
 
 
-async def check_credentials(
-    session: AsyncSession, passwords: Passwords, box: SecretBox, username: str, password: str
-) -> User | None:
-    """The user whose name and password match, else None; unknown names take as long as wrong passwords.
+@dataclass(frozen=True)
+class Credential:
+    """What a login is checked against, read in a transaction and verified after it (no connection is held)."""
 
-    API clients log in with their id as the username and their secret as the password, as PrivX's SDKs do.
-    """
+    user: User | None
+    password_hash: str | None = None
+    api_client_secret: str | None = None
+
+
+async def find_credential(session: AsyncSession, box: SecretBox, username: str) -> Credential:
+    """The account a login names and what proves it; API clients log in with their id and secret, as in PrivX."""
     user = await get_by_username(session, username)
     if user is None or user.source_type == SourceType.API_CLIENT:
         try:
@@ -95,11 +100,18 @@ async def check_credentials(
         except ValueError:
             candidate = None
         if candidate is not None and candidate.secret_sealed is not None:
-            expected = box.open(candidate.secret_sealed)
-            return candidate if hmac.compare_digest(expected.encode(), password.encode()) else None
-    if not await passwords.verify_async(user.password_hash if user else None, password):
+            return Credential(candidate, api_client_secret=box.open(candidate.secret_sealed))
+    return Credential(user, password_hash=user.password_hash if user else None)
+
+
+async def verify_credential(passwords: Passwords, credential: Credential, password: str) -> User | None:
+    """The user when the password matches, else None; unknown names take as long as wrong passwords."""
+    if credential.api_client_secret is not None:
+        matches = hmac.compare_digest(credential.api_client_secret.encode(), password.encode())
+        return credential.user if matches else None
+    if not await passwords.verify_async(credential.password_hash, password):
         return None
-    return user
+    return credential.user
 
 
 # -- local user store -------------------------------------------------------------------------------------------

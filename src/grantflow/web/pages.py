@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from grantflow.auth.scopes import Scope
 from grantflow.db import transaction
-from grantflow.errors import GrantflowError
+from grantflow.errors import GrantflowError, as_unavailable
 from grantflow.runtime import Runtime, RuntimeDep
 from grantflow.web import sessions
 from grantflow.web.security import PAGE_HEADERS, check_csrf_token, check_same_origin
@@ -145,13 +145,24 @@ class PageRoute(APIRoute):
                 response = RedirectResponse(f"/sign-in?next={quote(needed.path)}", status_code=303)
             except GrantflowError as error:
                 viewer = await load_viewer(request, request.app.state.runtime)
-                response = render(
-                    request, "error.html", viewer, status_code=error.status_code, error=error, status=error.status_code
-                )
+                response = _error_page(request, viewer, error)
+            except Exception as failure:
+                unavailable = as_unavailable(failure)
+                if unavailable is None:
+                    raise
+                response = _error_page(request, None, unavailable)  # who is signed in cannot be read now
             response.headers.update(PAGE_HEADERS)
             return response
 
         return page
+
+
+def _error_page(request: Request, viewer: Viewer | None, error: GrantflowError) -> Response:
+    response = render(
+        request, "error.html", viewer, status_code=error.status_code, error=error, status=error.status_code
+    )
+    response.headers.update(error.headers or {})
+    return response
 
 
 def form_text(form: FormData, name: str) -> str:
