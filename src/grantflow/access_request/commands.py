@@ -16,9 +16,11 @@ from grantflow.access_request import policy, queries
 from grantflow.access_request.models import AccessRequest, Decision, RequestAction, RequestApprover, RequestStatus
 from grantflow.access_request.schemas import AccessRequestIn, DecisionIn
 from grantflow.access_request.snapshot import StepSnapshot, WorkflowSnapshot
-from grantflow.audit.service import Actor
+from grantflow.audit import service as audit
+from grantflow.audit.service import Actor, AuditAction
 from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import Scope
+from grantflow.db import locked_rows
 from grantflow.errors import ErrorCode, ErrorDetail, InvalidRequestData, PermissionDenied
 from grantflow.grant import service as grant_service
 from grantflow.grant.terms import GrantOrder, GrantTerms
@@ -272,6 +274,33 @@ async def delete_request(session: AsyncSession, principal: Principal, request_id
     request.updated = now
     request.updated_by = principal.user_id
     await notify.request_cancelled(session, request, now)
+
+
+async def cancel_waiting(
+    session: AsyncSession, request_ids: list[uuid.UUID], now: datetime, actor: Actor, reason: str
+) -> None:
+    """Close waiting requests that can no longer be granted or decided (what they need was deleted), audited."""
+    if not request_ids:
+        return
+    query = select(AccessRequest).where(
+        AccessRequest.id.in_(request_ids), AccessRequest.status == RequestStatus.WAITING
+    )
+    for request in await locked_rows(session, query, AccessRequest):
+        request.status = RequestStatus.CANCELLED
+        request.updated = now
+        if actor.id is not None:
+            request.updated_by = actor.id
+        audit.record(
+            session,
+            AuditAction.REQUEST_CANCELLED,
+            now,
+            actor,
+            user_id=request.target_user_id,
+            role_id=request.requested_role_id,
+            request_id=request.id,
+            reason=reason,
+        )
+    await session.flush()
 
 
 async def revoke_role(session: AsyncSession, principal: Principal, request_id: uuid.UUID, now: datetime) -> None:

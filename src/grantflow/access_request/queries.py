@@ -266,7 +266,7 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def waiting_using_role(session: AsyncSession, role_id: uuid.UUID, limit: int = 100) -> list[uuid.UUID]:
+async def waiting_using_role(session: AsyncSession, role_id: uuid.UUID) -> list[uuid.UUID]:
     """Waiting requests that ask for the role or wait for its members' decision."""
     waiting = AccessRequest.status == RequestStatus.WAITING
     as_target = select(AccessRequest.id).where(waiting, AccessRequest.requested_role_id == role_id)
@@ -275,4 +275,10 @@ async def waiting_using_role(session: AsyncSession, role_id: uuid.UUID, limit: i
         .join(RequestApprover, RequestApprover.request_id == AccessRequest.id)
         .where(waiting, RequestApprover.role_id == role_id)
     )
-    return list(await session.scalars(union(as_target, as_approver).limit(limit)))
+    return list(await session.scalars(union(as_target, as_approver)))
+
+
+async def waiting_for_user(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Waiting requests whose target is the user."""
+    waiting = AccessRequest.status == RequestStatus.WAITING
+    return list(await session.scalars(select(AccessRequest.id).where(waiting, AccessRequest.target_user_id == user_id)))

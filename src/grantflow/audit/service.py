@@ -26,6 +26,7 @@ class AuditAction(StrEnum):
     GRANT_ENDED = "GRANT_ENDED"
     GRANT_REVOKED = "GRANT_REVOKED"
     REQUEST_EXPIRED = "REQUEST_EXPIRED"
+    REQUEST_CANCELLED = "REQUEST_CANCELLED"  # what the waiting request needed was deleted
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,11 @@ async def _add_membership(session: AsyncSession, grant: Grant) -> None:
 async def activate_armed_for_user(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> int:
     """A token is being issued to the user: their armed floating grants start now (decisions.md §5)."""
     armed = await locked(session, select(Grant).where(Grant.user_id == user_id, Grant.state == GrantState.ARMED))
+    existing = await role_service.existing_role_ids(session, {g.role_id for g in armed})
     for grant in armed:
+        if grant.role_id not in existing:  # the role was deleted by a grantflow that left its grants open
+            await end(session, grant, now, GrantState.REVOKED, SYSTEM, "the role no longer exists")
+            continue
         await _activate(session, grant, now, Actor(user_id, "first sign-in"), "first use: a token was issued")
     return len(armed)
 
@@ -126,6 +130,19 @@ async def revoke_user_role(
     """An approved REMOVE request: every open grant of the role to the user ends."""
     for grant in await locked(session, select(Grant).where(Grant.user_id == user_id, Grant.role_id == role_id)):
         await end(session, grant, now, GrantState.REVOKED, actor, reason)
+
+
+async def end_all(session: AsyncSession, wanted: GrantFilter, now: datetime, actor: Actor, reason: str) -> int:
+    """Revoke every open grant of a user or a role (one of them is being deleted); how many ended."""
+    conditions: list[ColumnElement[bool]] = [Grant.state.in_(OPEN_STATES)]
+    if wanted.user_id is not None:
+        conditions.append(Grant.user_id == wanted.user_id)
+    if wanted.role_id is not None:
+        conditions.append(Grant.role_id == wanted.role_id)
+    grants = await locked(session, select(Grant).where(*conditions))
+    for grant in grants:
+        await end(session, grant, now, GrantState.REVOKED, actor, reason)
+    return len(grants)
 
 
 async def end(session: AsyncSession, grant: Grant, now: datetime, state: GrantState, actor: Actor, reason: str) -> None:

@@ -112,9 +112,13 @@ async def update_role(role_id: uuid.UUID, _: RolesManage, session: SessionDep, b
     return Response(status_code=status.HTTP_200_OK)
 
 
-@router.delete("/roles/{role_id}", summary="Delete a role no workflow or waiting request uses", **NO_BODY)
-async def delete_role(role_id: uuid.UUID, _: RolesManage, session: SessionDep) -> Response:
-    await deletion.delete_role(session, role_id)
+@router.delete(
+    "/roles/{role_id}",
+    summary="Delete a role no workflow uses: its grants end, waiting requests that need it are cancelled",
+    **NO_BODY,
+)
+async def delete_role(role_id: uuid.UUID, principal: RolesManage, session: SessionDep, runtime: RuntimeDep) -> Response:
+    await deletion.delete_role(session, role_id, principal, runtime.clock.now())
     return Response(status_code=status.HTTP_200_OK)
 
 

@@ -251,6 +251,13 @@ async def update_role(
     return role
 
 
+async def existing_role_ids(session: AsyncSession, role_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of the ids that name a role."""
+    if not role_ids:
+        return set()
+    return set(await session.scalars(select(Role.id).where(Role.id.in_(role_ids))))
+
+
 async def delete_role(session: AsyncSession, role_id: uuid.UUID) -> None:
     """Delete a role that nothing depends on any more (grantflow.deletion checks that first)."""
     role = await get_role(session, role_id)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.auth.principal import Principal
 from grantflow.db import ReadSessionDep, SessionDep
+from grantflow.deletion import service as deletion
 from grantflow.http.deps import ApiClientsManage, UsersManage, UsersView
 from grantflow.http.responses import NO_BODY
 from grantflow.kit.pagination import Page, page_params
@@ -89,9 +90,15 @@ async def update_user(
     return Response(status_code=status.HTTP_200_OK)
 
 
-@router.delete("/users/{user_id}", summary="Delete a local user and their memberships", **NO_BODY)
-async def delete_user(user_id: uuid.UUID, _: UsersManage, session: SessionDep) -> Response:
-    await service.delete_user(session, user_id, SourceType.LOCAL)
+@router.delete(
+    "/users/{user_id}",
+    summary="Delete a local user: their memberships and grants end, waiting requests for them are cancelled",
+    **NO_BODY,
+)
+async def delete_user(user_id: uuid.UUID, principal: UsersManage, session: SessionDep, runtime: RuntimeDep) -> Response:
+    now = runtime.clock.now()
+    await role_service.check_may_change_credentials(session, principal, user_id, now)
+    await deletion.delete_user(session, user_id, SourceType.LOCAL, principal, now)
     return Response(status_code=status.HTTP_200_OK)
 
 
@@ -182,6 +189,8 @@ async def update_api_client(
 
 
 @router.delete("/api-clients/{client_id}", summary="Delete an API client", **NO_BODY)
-async def delete_api_client(client_id: uuid.UUID, _: ApiClientsManage, session: SessionDep) -> Response:
-    await service.delete_user(session, client_id, SourceType.API_CLIENT)
+async def delete_api_client(
+    client_id: uuid.UUID, principal: ApiClientsManage, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    await deletion.delete_user(session, client_id, SourceType.API_CLIENT, principal, runtime.clock.now())
     return Response(status_code=status.HTTP_200_OK)

@@ -369,9 +369,11 @@ async def remove_member(
 
 
 @router.post("/roles/{role_id}/delete")
-async def delete_role(role_id: uuid.UUID, viewer: SignedIn, _form: CheckedForm, session: SessionDep) -> Response:
+async def delete_role(
+    role_id: uuid.UUID, viewer: SignedIn, _form: CheckedForm, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     require(viewer, Scope.ROLES_MANAGE)
-    await deletion.delete_role(session, role_id)
+    await deletion.delete_role(session, role_id, viewer.principal, runtime.clock.now())
     return redirect("/admin/people")
 
 
