@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -142,6 +142,21 @@ async def locked_rows(session: AsyncSession, query: Select[T], of: type[T], *, s
     """
     locked = query.with_for_update(of=of, skip_locked=skip_locked).execution_options(populate_existing=True)
     return list(await session.scalars(locked))
+
+
+async def isolated(session: AsyncSession, work: Coroutine[Any, Any, object]) -> Exception | None:
+    """Run `work` in a savepoint: its failure is rolled back and returned, and the transaction goes on.
+
+    What background jobs do per row, so that one row that cannot be handled (bad stored data, a bug) is reported
+    and the rest of the batch still gets done.
+    """
+    try:
+        async with session.begin_nested():
+            await work
+    except Exception as failure:
+        work.close()  # not started, when the savepoint itself could not open
+        return failure
+    return None
 
 
 class Stamped:

@@ -36,7 +36,7 @@ async def expire_waiting(session: AsyncSession, now: datetime, lifetime: timedel
             request_id=request.id,
             reason=f"nobody decided within {lifetime}",
         )
-        await notify.request_expired(session, request, now)
+        await notify.in_background(session, request, now, notify.request_expired(session, request, now))
     return len(requests)
 
 
@@ -56,5 +56,5 @@ async def remind_approvers(session: AsyncSession, now: datetime, after: timedelt
     requests = await locked_rows(session, query, AccessRequest, skip_locked=True)
     for request in requests:
         request.reminded_step = request.current_step
-        await notify.approval_reminder(session, request, now)
+        await notify.in_background(session, request, now, notify.approval_reminder(session, request, now))
     return len(requests)

@@ -27,6 +27,7 @@ class AuditAction(StrEnum):
     GRANT_REVOKED = "GRANT_REVOKED"
     REQUEST_EXPIRED = "REQUEST_EXPIRED"
     REQUEST_CANCELLED = "REQUEST_CANCELLED"  # what the waiting request needed was deleted
+    NOTIFICATION_FAILED = "NOTIFICATION_FAILED"  # the change was made, its mail could not be written
 
 
 @dataclass(frozen=True)

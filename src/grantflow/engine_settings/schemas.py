@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
+from grantflow.kit.email import checked_address
 from grantflow.kit.schema import EmptyAsNone, InputModel, NullableStr, OutputModel, Upper
 
 
@@ -53,12 +54,6 @@ def _host(value: str) -> str:
     return value
 
 
-def _address(value: str) -> str:
-    if value and (value.count("@") != 1 or value.startswith("@") or value.endswith("@") or " " in value):
-        raise ValueError("not an e-mail address")
-    return value
-
-
 def _url(value: str) -> str:
     if value and not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
         raise ValueError("not an http(s) URL")
@@ -68,7 +63,7 @@ def _url(value: str) -> str:
 # Everything that can reach an SMTP command or a mail header refuses control characters.
 SafeStr = Annotated[StrictStr, NullableStr, AfterValidator(_no_control)]
 HostName = Annotated[SafeStr, Field(max_length=253), AfterValidator(_host)]
-Address = Annotated[SafeStr, Field(max_length=320), AfterValidator(_address)]
+Address = Annotated[SafeStr, Field(max_length=320), AfterValidator(checked_address)]
 Url = Annotated[SafeStr, Field(max_length=2000), AfterValidator(_url)]
 Credential = Annotated[SafeStr, Field(max_length=1024)]
 Scope = Annotated[SafeStr, Field(max_length=500)]

@@ -74,10 +74,12 @@ class Scheduler:
         notice = timedelta(hours=settings.expiry_notice_hours) if settings.expiry_notice_hours else None
         work = await grant_service.run_due(session, now, notice, BATCH)
         for grant in work.ended:
-            await notify.grant_ended(session, await session.get(AccessRequest, grant.request_id), now)
+            if request := await session.get(AccessRequest, grant.request_id):
+                await notify.in_background(session, request, now, notify.grant_ended(session, request, now))
         for grant in work.ending:
-            ends_at = grant.ends_at or now
-            await notify.grant_ending(session, await session.get(AccessRequest, grant.request_id), ends_at, now)
+            if request := await session.get(AccessRequest, grant.request_id):
+                ends_at = grant.ends_at or now
+                await notify.in_background(session, request, now, notify.grant_ending(session, request, ends_at, now))
         return work.total
 
     async def seconds_to_next(self) -> float:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from email.errors import MessageError
-from email.headerregistry import Address
+
+from grantflow.kit.email import NotMailable, ascii_address
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
@@ -18,18 +18,7 @@ def deliverable_address(email: str) -> tuple[str, str]:
     """(address, "") ready for SMTP, with an IDN domain in its ASCII form; or ("", why it cannot be mailed)."""
     if not email:
         return "", "the user has no e-mail address"
-    local, _, domain = email.rpartition("@")
-    if not local or not domain or _CONTROL.search(email) or " " in email:
-        return "", "the user's e-mail address is not valid"
-    if not local.isascii():
-        return "", "the user's e-mail address has a non-ASCII local part, which grantflow does not send to"
     try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return "", "the user's e-mail domain cannot be written in ASCII (IDNA)"
-    address = f"{local}@{ascii_domain}"
-    try:
-        Address(addr_spec=address)
-    except (ValueError, MessageError):
-        return "", "the user's e-mail address is not valid"
-    return address, ""
+        return ascii_address(email), ""
+    except NotMailable as why:
+        return "", f"the user's e-mail address cannot be mailed: {why}"

@@ -7,16 +7,21 @@ outbox row per person; the delivery worker sends them later (decisions.md §6).
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.audit import service as audit
+from grantflow.audit.service import SYSTEM, AuditAction
+from grantflow.db import isolated
 from grantflow.engine_settings.schemas import SettingsOut
 from grantflow.engine_settings.service import get_settings
 from grantflow.notification.addresses import deliverable_address, header_text
@@ -30,6 +35,7 @@ from grantflow.user.models import User
 APPROVER_CAP = 500
 NO_STEP = -1
 
+log = logging.getLogger("grantflow.notification")
 _templates = Environment(
     loader=PackageLoader("grantflow.notification", "templates"),
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -310,3 +316,24 @@ def _facts(request: RequestFacts) -> list[tuple[str, str]]:
 
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def in_background(
+    session: AsyncSession, request: RequestFacts, now: datetime, write: Coroutine[Any, Any, object]
+) -> None:
+    """Write a background job's mail so that its failure neither undoes the change nor stops the batch: the mail
+    is rolled back, logged and audited (NOTIFICATION_FAILED), and the job goes on with the next row."""
+    failure = await isolated(session, write)
+    if failure is None:
+        return
+    log.error("the mail for request %s could not be written: %r", request.id, failure)
+    audit.record(
+        session,
+        AuditAction.NOTIFICATION_FAILED,
+        now,
+        SYSTEM,
+        user_id=request.target_user_id,
+        role_id=request.requested_role_id,
+        request_id=request.id,
+        reason=f"the mail could not be written ({type(failure).__name__}); the change itself was made",
+    )

@@ -56,8 +56,8 @@ class OutboxMessage(Base):
     text_body: Mapped[str] = mapped_column(Text, default="")
     html_body: Mapped[str] = mapped_column(Text, default="")
     # Message-ID of this mail and of the request's thread (In-Reply-To and References point at it).
-    message_id: Mapped[str] = mapped_column(String(250))
-    thread_id: Mapped[str] = mapped_column(String(250))
+    message_id: Mapped[str] = mapped_column(String(320))  # <uuid@domain>: a domain may have 253 characters
+    thread_id: Mapped[str] = mapped_column(String(320))
 
     status: Mapped[str] = mapped_column(String(12), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)

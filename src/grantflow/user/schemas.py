@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StrictBool, StrictStr
+from pydantic import AfterValidator, Field, StrictBool, StrictStr
 
+from grantflow.kit.email import checked_address
 from grantflow.kit.schema import (
     NAME_MAX,
     TEXT_MAX,
@@ -47,7 +48,7 @@ class PasswordIn(InputModel):
 class LocalUserIn(InputModel):
     username: Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX)]
     display_name: Short = ""
-    email: Annotated[StrictStr, NullableStr, Field(max_length=320)] = ""
+    email: Annotated[StrictStr, NullableStr, Field(max_length=320), AfterValidator(checked_address)] = ""
     full_name: Short = ""
     first_name: Short = ""
     last_name: Short = ""
