@@ -58,6 +58,14 @@ class Config(BaseSettings):
     web_session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     web_session_hours: int = Field(default=12, ge=1, le=24 * 30)
 
+    # Retention (jobs/retention.py), run by the background jobs of one replica per interval: expired refresh
+    # tokens and authorization codes are kept this many hours more, finished mail this many days, audit events
+    # this many days (0: for ever).
+    retention_interval_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    retention_expired_credentials_hours: int = Field(default=24, ge=0)
+    retention_outbox_days: int = Field(default=30, ge=1)
+    retention_audit_days: int = Field(default=400, ge=0)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     database_pool_size: int = Field(default=10, ge=1)
     # A pooled PostgreSQL connection idle longer than this is pinged before use (and replaced if dead).

@@ -9,6 +9,7 @@ from grantflow.grant.models import Grant
 from grantflow.notification.models import OutboxMessage
 from grantflow.oauth.models import AuthorizationFlow, LoginAttempts, OAuthClient, RefreshToken
 from grantflow.role.models import Membership, Role
+from grantflow.runtime.turns import JobTurn
 from grantflow.user.models import User
 from grantflow.web.models import WebSession
 from grantflow.workflow.models import Workflow, WorkflowTargetRole
@@ -20,6 +21,7 @@ __all__ = [
     "Base",
     "EngineSettings",
     "Grant",
+    "JobTurn",
     "LoginAttempts",
     "Membership",
     "OAuthClient",

@@ -35,7 +35,7 @@ class RefreshToken(Base):
     session_id: Mapped[uuid.UUID] = mapped_column(index=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     client_id: Mapped[str] = mapped_column(String(100))
-    expires: Mapped[datetime]
+    expires: Mapped[datetime] = mapped_column(index=True)
     used: Mapped[datetime | None] = mapped_column(default=None)
     revoked: Mapped[datetime | None] = mapped_column(default=None)
     created: Mapped[datetime] = mapped_column(default=utc_now)
@@ -53,7 +53,7 @@ class AuthorizationFlow(Base):
     state: Mapped[str] = mapped_column(String(500))
     code_challenge: Mapped[str] = mapped_column(String(128))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), default=None)
-    expires: Mapped[datetime]
+    expires: Mapped[datetime] = mapped_column(index=True)
     spent: Mapped[datetime | None] = mapped_column(default=None)
 
 

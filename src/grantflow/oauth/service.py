@@ -13,16 +13,17 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.db import transaction
@@ -293,49 +294,67 @@ class AuthorizeRequest:
 
 
 async def authorize(runtime: Runtime, request: AuthorizeRequest) -> str:
-    """Open a login: returns the redirect target, whose `token` query value the client passes to /login."""
+    """Open a login: returns the redirect target, whose `token` query value the client passes to /login.
+
+    Nothing is stored: the login token is the authorization request itself, sealed with the secret key. A row is
+    written only when somebody has logged in with it, so strangers cannot grow a table by calling authorize.
+    """
     if request.response_type != "code":
         raise OAuthError("unsupported_response_type", "response_type must be code")
     if request.code_challenge_method != "S256" or not 43 <= len(request.code_challenge) <= 128:
         raise OAuthError("invalid_request", "PKCE with code_challenge_method=S256 is required")
     if not request.redirect_uri or len(request.redirect_uri) > 2000 or len(request.state) > 500:
         raise OAuthError("invalid_request", "redirect_uri is required; state is at most 500 characters")
-    login_token = secrets.token_urlsafe(32)
-    async with transaction(runtime.sessionmaker, writes=True) as session:
+    async with transaction(runtime.sessionmaker, writes=False) as session:
         client = await session.get(OAuthClient, request.client_id)
-        if client is None:
-            raise OAuthError("invalid_client", "unknown client", 401)
-        _check_grant_allowed(client, GRANT_AUTHORIZATION_CODE)
-        session.add(
-            AuthorizationFlow(
-                login_token_hash=digest(login_token),
-                client_id=request.client_id,
-                redirect_uri=request.redirect_uri,
-                state=request.state,
-                code_challenge=request.code_challenge,
-                expires=runtime.clock.now() + FLOW_LIFETIME,
-            )
-        )
+    if client is None:
+        raise OAuthError("invalid_client", "unknown client", 401)
+    _check_grant_allowed(client, GRANT_AUTHORIZATION_CODE)
+    opened = {**asdict(request), "expires": (runtime.clock.now() + FLOW_LIFETIME).isoformat()}
+    login_token = runtime.secret_box.seal(json.dumps(opened))
     return f"/auth/api/v1/login?{urlencode({'token': login_token, 'state': request.state})}"
 
 
+def _opened_login(runtime: Runtime, login_token: str) -> tuple[AuthorizeRequest, datetime] | None:
+    """The authorization request a login token seals and when it expires; None when it is not one of ours."""
+    opened = runtime.secret_box.open_untrusted(login_token) if len(login_token) <= 8000 else None
+    if opened is None:
+        return None
+    fields = json.loads(opened)
+    expires = datetime.fromisoformat(fields.pop("expires"))
+    return AuthorizeRequest(**fields), expires
+
+
 async def login(runtime: Runtime, username: str, password: str, login_token: str, source: str) -> tuple[str, str]:
-    """The user's credentials for an open login: returns (code, state)."""
+    """The user's credentials for an open login: returns (code, state). Each login token logs in once."""
+    opened = _opened_login(runtime, login_token)
+    if opened is None or opened[1] <= runtime.clock.now():
+        raise OAuthError("invalid_grant", "the login token is unknown, used or expired")
+    request, expires = opened
     async with transaction(runtime.sessionmaker, writes=False) as session:
-        flow = await session.get(AuthorizationFlow, digest(login_token))
-    if flow is None or flow.code_hash is not None or flow.expires <= runtime.clock.now():
+        used = await session.get(AuthorizationFlow, digest(login_token))
+    if used is not None:
         raise OAuthError("invalid_grant", "the login token is unknown, used or expired")
     user = await authenticate_user(runtime, username, password, source)
     code = secrets.token_urlsafe(32)
     async with transaction(runtime.sessionmaker, writes=True) as session:
-        claimed = await session.execute(  # an UPDATE: its result is a CursorResult with a rowcount
-            update(AuthorizationFlow)
-            .where(AuthorizationFlow.login_token_hash == flow.login_token_hash, AuthorizationFlow.code_hash.is_(None))
-            .values(code_hash=digest(code), user_id=user.id)
+        session.add(
+            AuthorizationFlow(
+                login_token_hash=digest(login_token),
+                code_hash=digest(code),
+                user_id=user.id,
+                client_id=request.client_id,
+                redirect_uri=request.redirect_uri,
+                state=request.state,
+                code_challenge=request.code_challenge,
+                expires=expires,
+            )
         )
-        if cast("CursorResult[Any]", claimed).rowcount != 1:
-            raise OAuthError("invalid_grant", "the login token was already used")
-    return code, flow.state
+        try:
+            await session.flush()
+        except IntegrityError:  # a concurrent login with the same token came first
+            raise OAuthError("invalid_grant", "the login token was already used") from None
+    return code, request.state
 
 
 def _pkce_matches(verifier: str, challenge: str) -> bool:
