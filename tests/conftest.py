@@ -250,22 +250,32 @@ def start_worker(prepared: Config) -> Iterator[Any]:
 @pytest.fixture
 def served(prepared: Config) -> Iterator[str]:
     """`grantflow serve` as a process on the test's database, mail delivery included, on a free port: its base URL."""
+    with serve_process(prepared) as base:
+        yield base
+
+
+@contextmanager
+def serve_process(prepared: Config, **env: str) -> Iterator[str]:
+    """`grantflow serve` on the test's database with extra GRANTFLOW_* settings; yields its base URL."""
     import subprocess
     import sys
 
     from tests.processes import free_port, fresh_env
 
     port = free_port()
-    env = fresh_env(
+    environment = fresh_env(
         prepared.data_dir,
         GRANTFLOW_DATABASE_URL=prepared.resolved_database_url,
         GRANTFLOW_SECRET_KEY=SECRET_KEY,
         GRANTFLOW_PORT=str(port),
         GRANTFLOW_OUTBOX_POLL_SECONDS="0.2",
+        **env,
     )
     log = prepared.data_dir / "serve.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "grantflow", "serve"], env=env, stdout=sink, stderr=sink)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "grantflow", "serve"], env=environment, stdout=sink, stderr=sink
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

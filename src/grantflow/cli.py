@@ -76,15 +76,18 @@ def serve(
     import uvicorn
 
     from grantflow.app import create_app
+    from grantflow.http import server
 
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     config = _prepared(config_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     redact.install()
+    server.configure(config)
     options: dict[str, Any] = {
         "host": host or config.host,
         "port": port or config.port,
+        "http": server.PROTOCOL,
         "proxy_headers": False,
         "ssl_certfile": str(tls_cert) if tls_cert else None,
         "ssl_keyfile": str(tls_key) if tls_key else None,
@@ -104,10 +107,13 @@ CONFIG_FILE_VARIABLE = "GRANTFLOW_CONFIG_FILE"
 def app_from_environment() -> Any:
     """The app of one `serve --workers N` process: configuration from the environment the parent left."""
     from grantflow.app import create_app
+    from grantflow.http import server
 
     config_file = os.environ.get(CONFIG_FILE_VARIABLE)
     redact.install()
-    return create_app(load_config(Path(config_file) if config_file else None))
+    config = load_config(Path(config_file) if config_file else None)
+    server.configure(config)
+    return create_app(config)
 
 
 @app.command()

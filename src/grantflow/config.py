@@ -67,6 +67,12 @@ class Config(BaseSettings):
     retention_audit_days: int = Field(default=400, ge=0)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The HTTP server (http/server.py): a request head over this size or with more fields is answered 431; a head
+    # or a body that does not arrive in time is answered 408 and its connection closed.
+    http_max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=16 * 1024 * 1024)
+    http_max_headers: int = Field(default=100, ge=10, le=10000)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     database_pool_size: int = Field(default=10, ge=1)
     # A pooled PostgreSQL connection idle longer than this is pinged before use (and replaced if dead).
     database_ping_after_idle_seconds: float = Field(default=5.0, ge=0)
