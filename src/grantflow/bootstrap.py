@@ -11,19 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.auth.models import SigningKey
-from grantflow.auth.tokens import new_signing_key
+from grantflow.auth.tokens import EXTERNAL_CLIENT_ID, UI_CLIENT_ID, new_signing_key
 from grantflow.config import Config
 from grantflow.kit.clock import Clock
 from grantflow.kit.passwords import Passwords
 from grantflow.kit.secretbox import SecretBox, write_private_file
 from grantflow.oauth.models import OAuthClient
 from grantflow.oauth.service import (
-    EXTERNAL_CLIENT_ID,
     GRANT_AUTHORIZATION_CODE,
     GRANT_CLIENT_CREDENTIALS,
     GRANT_PASSWORD,
     GRANT_REFRESH_TOKEN,
-    UI_CLIENT_ID,
 )
 from grantflow.role import service as role_service
 from grantflow.role.models import ADMIN_ROLE, USER_ROLE

@@ -98,7 +98,13 @@ def serve(
     # Worker processes build the app themselves, from the same environment (and configuration file).
     if config_file is not None:
         os.environ[CONFIG_FILE_VARIABLE] = str(config_file.resolve())
-    uvicorn.run("grantflow.cli:app_from_environment", factory=True, workers=workers, **options)
+    uvicorn.run(
+        "grantflow.cli:app_from_environment",
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=config.worker_healthcheck_seconds,
+        **options,
+    )
 
 
 CONFIG_FILE_VARIABLE = "GRANTFLOW_CONFIG_FILE"

@@ -73,6 +73,9 @@ class Config(BaseSettings):
     http_max_headers: int = Field(default=100, ge=10, le=10000)
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     http_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # `serve --workers N`: the supervisor kills (SIGKILL) and replaces a worker that does not answer its health
+    # ping within this time. uvicorn's 5 s lets an overloaded but healthy worker be killed with its requests.
+    worker_healthcheck_seconds: int = Field(default=30, ge=5, le=600)
     database_pool_size: int = Field(default=10, ge=1)
     # A pooled PostgreSQL connection idle longer than this is pinged before use (and replaced if dead).
     database_ping_after_idle_seconds: float = Field(default=5.0, ge=0)

@@ -197,6 +197,20 @@ async def test_token_from_another_issuer_is_refused(client: httpx.AsyncClient, r
     assert_unauthorized(await client.get(WORKFLOWS, headers=bearer(forged)))
 
 
+async def test_token_for_another_audience_is_refused(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """Signed with grantflow's own key and issuer, but addressed to a client grantflow does not issue tokens to."""
+    admin = jwt.decode(await _admin_token(client), options={"verify_signature": False})
+    elsewhere = runtime.keyring.issue(
+        user_id=uuid.UUID(admin["sub"]),
+        client_id="another-service",
+        scopes=frozenset({"admin"}),
+        permissions="",
+        now=runtime.clock.now(),
+        lifetime=300,
+    )
+    assert_unauthorized(await client.get(WORKFLOWS, headers=bearer(elsewhere)))
+
+
 async def test_missing_scope_is_403(world: World) -> None:
     body = {"name": "x"}
     response = await world.client.post(WORKFLOWS, json=body, headers=await world.as_("alice"))

@@ -20,6 +20,10 @@ from grantflow.errors import Unauthorized
 from grantflow.kit.secretbox import SecretBox
 
 ALGORITHM = "EdDSA"
+# The OAuth clients grantflow issues tokens to, and so the audiences (`aud`) a token it accepts may name.
+EXTERNAL_CLIENT_ID = "privx-external"
+UI_CLIENT_ID = "privx-ui"
+AUDIENCES = (EXTERNAL_CLIENT_ID, UI_CLIENT_ID)
 RELOAD_INTERVAL_SECONDS = 5.0
 # How often a replica re-reads the keys, so that it signs with a key another replica rotated in.
 SIGNING_KEY_REFRESH_SECONDS = 60.0
@@ -131,7 +135,7 @@ class KeyRing:
         return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid, "typ": "at+jwt"})
 
     async def verify(self, token: str, session_factory: SessionFactory, now: datetime) -> TokenClaims:
-        """Check signature, algorithm, issuer, expiry and not-before; any failure is the same 401."""
+        """Check signature, algorithm, issuer, audience, expiry and not-before; any failure is the same 401."""
         claims = self._verified.get(token)
         if claims is None:
             claims = await self._verify_signed(token, session_factory)
@@ -160,10 +164,10 @@ class KeyRing:
                 key,
                 algorithms=[ALGORITHM],
                 issuer=self._issuer,
+                audience=AUDIENCES,
                 # Time claims are checked by verify, on every use, against the injected clock.
                 options={
                     "require": ["exp", "iat", "iss", "aud", "sub"],
-                    "verify_aud": False,
                     "verify_exp": False,
                     "verify_nbf": False,
                     "verify_iat": False,

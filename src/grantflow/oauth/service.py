@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.auth.tokens import EXTERNAL_CLIENT_ID
 from grantflow.db import transaction
 from grantflow.grant import service as grant_service
 from grantflow.kit.passwords import HashingBusy
@@ -41,8 +42,6 @@ GRANT_PASSWORD = "password"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_REFRESH_TOKEN = "refresh_token"
-EXTERNAL_CLIENT_ID = "privx-external"
-UI_CLIENT_ID = "privx-ui"
 
 FLOW_LIFETIME = timedelta(minutes=5)
 MAX_FAILURES_PER_ACCOUNT = 10

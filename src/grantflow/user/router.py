@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.auth.principal import Principal
+from grantflow.auth.tokens import EXTERNAL_CLIENT_ID
 from grantflow.db import ReadSessionDep, SessionDep
 from grantflow.deletion import service as deletion
 from grantflow.http.deps import ApiClientsManage, UsersManage, UsersView
@@ -17,7 +18,6 @@ from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, ResultSet
 from grantflow.oauth import service as oauth_service
 from grantflow.oauth.models import OAuthClient
-from grantflow.oauth.service import EXTERNAL_CLIENT_ID
 from grantflow.role import service as role_service
 from grantflow.role.handles import Handles
 from grantflow.role.schemas import HeldRoleIn
