@@ -1,5 +1,5 @@
-"""`make lint`: every "decisions.md §N" the code and docs cite names a section of docs/decisions.md, and nothing
-points outside the repository (a clone has no ../shared)."""
+"""`make lint`: every "decisions.md §N" the code and docs cite names a section of docs/decisions.md, every test
+docs/security.md names exists, and nothing points outside the repository (a clone has no ../shared)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,31 @@ def problems() -> list[str]:
     return found
 
 
+TEST_FILE = re.compile(r"`((?:[\w/]+/)?test_\w+\.py)(?:::(test_\w+))?`")
+TEST_NAME = re.compile(r"`(test_\w+)`")
+
+
+def missing_tests() -> list[str]:
+    """Tests docs/security.md names as the proof of a line, that are not in tests/."""
+    tests = ROOT / "tests"
+    every = "\n".join(p.read_text() for p in tests.rglob("test_*.py"))
+    found: list[str] = []
+    for number, line in enumerate((ROOT / "docs" / "security.md").read_text().splitlines(), 1):
+        for file, name in TEST_FILE.findall(line):
+            if not (tests / file).exists():
+                found.append(f"docs/security.md:{number}: no tests/{file}")
+            elif name and f"def {name}(" not in (tests / file).read_text():
+                found.append(f"docs/security.md:{number}: no {name} in tests/{file}")
+        found += [
+            f"docs/security.md:{number}: no test {name}"
+            for name in TEST_NAME.findall(line)
+            if f"def {name}(" not in every
+        ]
+    return found
+
+
 def main() -> int:
-    found = problems()
+    found = problems() + missing_tests()
     for problem in found:
         print(problem)
     return 1 if found else 0

@@ -72,6 +72,24 @@ async def test_filter_all_needs_requests_view(world: World, queue: dict[str, str
     assert_error(response, 403, "PERMISSION_DENIED")
 
 
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("filter=requests&filter=all", 403),  # the last value counts, and is checked as if it came alone
+        ("filter=all&filter=requests", 200),
+        ("filter=%61ll", 403),  # percent-encoded "all"
+        ("filter=requests&limit=1&limit=9999", 200),
+    ],
+)
+async def test_repeated_or_encoded_parameters_do_not_widen_the_list(
+    world: World, queue: dict[str, str], query: str, status: int
+) -> None:
+    response = await world.client.get(f"{WE}/requests?{query}", headers=await world.as_("alice"))
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert [i["id"] for i in response.json()["items"]] == [queue["alice"]]
+
+
 async def test_filter_is_required_and_validated(world: World, queue: dict[str, str]) -> None:
     headers = await world.as_("alice")
     assert_error(await world.client.get(f"{WE}/requests", headers=headers), 400, "REQUIRED_VALUE_MISSING", "filter")

@@ -211,6 +211,20 @@ async def test_token_for_another_audience_is_refused(client: httpx.AsyncClient, 
     assert_unauthorized(await client.get(WORKFLOWS, headers=bearer(elsewhere)))
 
 
+async def test_token_not_yet_valid_is_refused(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """`nbf` a minute ahead (past the 5 s leeway): refused until then."""
+    admin = jwt.decode(await _admin_token(client), options={"verify_signature": False})
+    early = runtime.keyring.issue(
+        user_id=uuid.UUID(admin["sub"]),
+        client_id="privx-external",
+        scopes=frozenset({"admin"}),
+        permissions="",
+        now=runtime.clock.now() + timedelta(minutes=1),
+        lifetime=300,
+    )
+    assert_unauthorized(await client.get(WORKFLOWS, headers=bearer(early)))
+
+
 async def test_missing_scope_is_403(world: World) -> None:
     body = {"name": "x"}
     response = await world.client.post(WORKFLOWS, json=body, headers=await world.as_("alice"))

@@ -163,6 +163,20 @@ async def test_a_window_that_passed_during_downtime_is_started_and_ended_in_one_
     assert await audit_actions(runtime, request["id"]) == ["GRANT_SCHEDULED", "GRANT_STARTED", "GRANT_ENDED"]
 
 
+async def test_a_clock_stepped_back_neither_reruns_nor_undoes_a_transition(
+    world: World, runtime: Runtime, clock: FrozenClock
+) -> None:
+    await one_step(world)
+    request = await approved(world, **window(world, 0, 1))
+    clock.advance(timedelta(hours=2))
+    assert await Scheduler(runtime).run_due() == 1
+    clock.advance(timedelta(minutes=-90))  # an NTP step back into the window
+    assert await Scheduler(runtime).run_due() == 0
+    assert (await world.get_request("alice", request["id"])).json()["grant_state"] == "ENDED"
+    assert not await holds(runtime, world, "alice", "linux-admins")
+    assert await audit_actions(runtime, request["id"]) == ["GRANT_STARTED", "GRANT_ENDED"]
+
+
 async def test_a_revoked_scheduled_grant_never_starts(world: World, runtime: Runtime, clock: FrozenClock) -> None:
     await one_step(world, can_bypass_revoke_workflow=True)
     request = await approved(world, **window(world, 1, 4))
