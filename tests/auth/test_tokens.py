@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import jwt
@@ -185,43 +185,34 @@ async def test_token_from_another_issuer_is_refused(client: httpx.AsyncClient, r
     other = KeyRing(runtime.secret_box, "somebody-else", leeway_seconds=5)
     async with runtime.sessionmaker() as session:
         await other.load(session)
+    forged = await _admin_token_from(other, client, runtime.clock.now())
+    assert_unauthorized(await client.get(WORKFLOWS, headers=bearer(forged)))
+
+
+async def _admin_token_from(
+    keyring: KeyRing, client: httpx.AsyncClient, now: datetime, client_id: str = "privx-external"
+) -> str:
+    """An admin token as `keyring` signs it, for `client_id` and issued at `now`."""
     admin = jwt.decode(await _admin_token(client), options={"verify_signature": False})
-    forged = other.issue(
+    return keyring.issue(
         user_id=uuid.UUID(admin["sub"]),
-        client_id="privx-external",
+        client_id=client_id,
         scopes=frozenset({"admin"}),
         permissions="",
-        now=runtime.clock.now(),
+        now=now,
         lifetime=300,
     )
-    assert_unauthorized(await client.get(WORKFLOWS, headers=bearer(forged)))
 
 
 async def test_token_for_another_audience_is_refused(client: httpx.AsyncClient, runtime: Runtime) -> None:
     """Signed with grantflow's own key and issuer, but addressed to a client grantflow does not issue tokens to."""
-    admin = jwt.decode(await _admin_token(client), options={"verify_signature": False})
-    elsewhere = runtime.keyring.issue(
-        user_id=uuid.UUID(admin["sub"]),
-        client_id="another-service",
-        scopes=frozenset({"admin"}),
-        permissions="",
-        now=runtime.clock.now(),
-        lifetime=300,
-    )
+    elsewhere = await _admin_token_from(runtime.keyring, client, runtime.clock.now(), client_id="another-service")
     assert_unauthorized(await client.get(WORKFLOWS, headers=bearer(elsewhere)))
 
 
 async def test_token_not_yet_valid_is_refused(client: httpx.AsyncClient, runtime: Runtime) -> None:
     """`nbf` a minute ahead (past the 5 s leeway): refused until then."""
-    admin = jwt.decode(await _admin_token(client), options={"verify_signature": False})
-    early = runtime.keyring.issue(
-        user_id=uuid.UUID(admin["sub"]),
-        client_id="privx-external",
-        scopes=frozenset({"admin"}),
-        permissions="",
-        now=runtime.clock.now() + timedelta(minutes=1),
-        lifetime=300,
-    )
+    early = await _admin_token_from(runtime.keyring, client, runtime.clock.now() + timedelta(minutes=1))
     assert_unauthorized(await client.get(WORKFLOWS, headers=bearer(early)))
 
 

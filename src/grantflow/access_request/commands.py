@@ -290,16 +290,7 @@ async def cancel_waiting(
         request.updated = now
         if actor.id is not None:
             request.updated_by = actor.id
-        audit.record(
-            session,
-            AuditAction.REQUEST_CANCELLED,
-            now,
-            actor,
-            user_id=request.target_user_id,
-            role_id=request.requested_role_id,
-            request_id=request.id,
-            reason=reason,
-        )
+        audit.record_request(session, AuditAction.REQUEST_CANCELLED, now, actor, request, reason)
     await session.flush()
 
 

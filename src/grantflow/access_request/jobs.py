@@ -26,16 +26,8 @@ async def expire_waiting(session: AsyncSession, now: datetime, lifetime: timedel
     for request in requests:
         request.status = RequestStatus.EXPIRED
         request.updated = now
-        audit.record(
-            session,
-            AuditAction.REQUEST_EXPIRED,
-            now,
-            SYSTEM,
-            user_id=request.target_user_id,
-            role_id=request.requested_role_id,
-            request_id=request.id,
-            reason=f"nobody decided within {lifetime}",
-        )
+        reason = f"nobody decided within {lifetime}"
+        audit.record_request(session, AuditAction.REQUEST_EXPIRED, now, SYSTEM, request, reason)
         await notify.in_background(session, request, now, notify.request_expired(session, request, now))
     return len(requests)
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,6 +68,33 @@ def record(
             reason=reason,
             details=details or {},
         )
+    )
+
+
+class RequestRef(Protocol):
+    """What an event about a request names: the request, its target user and the role asked for."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def target_user_id(self) -> uuid.UUID: ...
+    @property
+    def requested_role_id(self) -> uuid.UUID | None: ...
+
+
+def record_request(
+    session: AsyncSession, action: AuditAction, at: datetime, actor: Actor, request: RequestRef, reason: str
+) -> None:
+    """An event about a whole request (expired, cancelled, its mail failed)."""
+    record(
+        session,
+        action,
+        at,
+        actor,
+        user_id=request.target_user_id,
+        role_id=request.requested_role_id,
+        request_id=request.id,
+        reason=reason,
     )
 
 

@@ -327,13 +327,5 @@ async def in_background(
     if failure is None:
         return
     log.error("the mail for request %s could not be written: %r", request.id, failure)
-    audit.record(
-        session,
-        AuditAction.NOTIFICATION_FAILED,
-        now,
-        SYSTEM,
-        user_id=request.target_user_id,
-        role_id=request.requested_role_id,
-        request_id=request.id,
-        reason=f"the mail could not be written ({type(failure).__name__}); the change itself was made",
-    )
+    reason = f"the mail could not be written ({type(failure).__name__}); the change itself was made"
+    audit.record_request(session, AuditAction.NOTIFICATION_FAILED, now, SYSTEM, request, reason)
