@@ -13,6 +13,8 @@ from grantflow.audit.router import router as audit_router
 from grantflow.engine_settings.router import router as settings_router
 from grantflow.errors import ERROR_RESPONSES
 from grantflow.grant.router import router as grants_router
+from grantflow.identity.router import extension_router as source_tools_router
+from grantflow.identity.router import router as sources_router
 from grantflow.notification.router import router as outbox_router
 from grantflow.notification.router import testsmtp_router
 from grantflow.oauth.router import router as auth_router
@@ -39,11 +41,13 @@ ROUTES: tuple[tuple[str, APIRouter], ...] = (
     (AUTH, status_router),
     (ROLE_STORE, status_router),
     (ROLE_STORE, role_store_router),
+    (ROLE_STORE, sources_router),
     (LOCAL_USER_STORE, status_router),
     (LOCAL_USER_STORE, user_store_router),
     (GRANTFLOW, outbox_router),
     (GRANTFLOW, grants_router),
     (GRANTFLOW, audit_router),
+    (GRANTFLOW, source_tools_router),
 )
 
 

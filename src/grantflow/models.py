@@ -6,6 +6,7 @@ from grantflow.auth.models import SigningKey
 from grantflow.db import Base
 from grantflow.engine_settings.models import EngineSettings
 from grantflow.grant.models import Grant
+from grantflow.identity.models import Source, UserGroup
 from grantflow.notification.models import OutboxMessage
 from grantflow.oauth.models import AuthorizationFlow, LoginAttempts, OAuthClient, RefreshToken
 from grantflow.role.models import Membership, Role
@@ -30,7 +31,9 @@ __all__ = [
     "RequestApprover",
     "Role",
     "SigningKey",
+    "Source",
     "User",
+    "UserGroup",
     "WebSession",
     "Workflow",
     "WorkflowTargetRole",

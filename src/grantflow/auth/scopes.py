@@ -20,6 +20,8 @@ class Scope(StrEnum):
     ROLES_VIEW = "rolesView"
     ROLES_MANAGE = "rolesManage"
     API_CLIENTS_MANAGE = "apiClientsManage"
+    SOURCES_VIEW = "sourcesView"
+    SOURCES_MANAGE = "sourcesManage"
 
 
 SCOPE_DESCRIPTIONS: dict[str, str] = {
@@ -36,6 +38,8 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.ROLES_VIEW: "view roles and memberships",
     Scope.ROLES_MANAGE: "manage roles and give any role to anyone (effectively superuser)",
     Scope.API_CLIENTS_MANAGE: "manage API clients and read their secrets",
+    Scope.SOURCES_VIEW: "view identity sources (directories)",
+    Scope.SOURCES_MANAGE: "manage identity sources, test their connections and sync them",
 }
 
 

@@ -58,3 +58,5 @@ UsersSearch = Annotated[
 UsersView = Annotated[Principal, _requires(Scope.ADMIN, Scope.USERS_VIEW, Scope.USERS_MANAGE)]
 UsersManage = Annotated[Principal, _requires(Scope.ADMIN, Scope.USERS_MANAGE)]
 ApiClientsManage = Annotated[Principal, _requires(Scope.ADMIN, Scope.API_CLIENTS_MANAGE)]
+SourcesView = Annotated[Principal, _requires(Scope.ADMIN, Scope.SOURCES_VIEW, Scope.SOURCES_MANAGE)]
+SourcesManage = Annotated[Principal, _requires(Scope.ADMIN, Scope.SOURCES_MANAGE)]

@@ -23,6 +23,7 @@ from grantflow.access_request.models import AccessRequest
 from grantflow.db import transaction
 from grantflow.engine_settings.service import get_settings
 from grantflow.grant import service as grant_service
+from grantflow.identity import directory
 from grantflow.jobs import retention
 from grantflow.notification import compose as notify
 from grantflow.runtime import Runtime
@@ -45,6 +46,7 @@ class Scheduler:
         grants = await self._in_transaction(self._grants, now)
         await self._in_transaction(self._web_sessions, now)
         await retention.run_due(self.runtime)  # not counted: removing old rows is no change anyone waits for
+        await directory.run_due(self.runtime)  # directory syncs, each source at its own interval
         if expired or reminded or grants:
             log.info("%d requests expired, %d reminders, %d grant changes", expired, reminded, grants)
         return expired + reminded + grants

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from grantflow.auth.tokens import EXTERNAL_CLIENT_ID
 from grantflow.db import transaction
 from grantflow.grant import service as grant_service
+from grantflow.identity import directory
 from grantflow.kit.passwords import HashingBusy
 from grantflow.oauth import throttle
 from grantflow.oauth.models import AuthorizationFlow, OAuthClient, RefreshToken
@@ -36,7 +37,7 @@ from grantflow.oauth.schemas import TokenResponse
 from grantflow.role import service as role_service
 from grantflow.runtime import Runtime
 from grantflow.user import service as user_service
-from grantflow.user.models import SourceType, User
+from grantflow.user.models import DIRECTORY_TYPES, SourceType, User
 
 GRANT_PASSWORD = "password"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
@@ -168,12 +169,28 @@ async def authenticate_user(runtime: Runtime, username: str, password: str, sour
     await _admit(runtime, counters)
     async with transaction(runtime.sessionmaker, writes=False) as session:
         credential = await user_service.find_credential(session, runtime.secret_box, username)
-    with _hashing_turn():
-        user = await user_service.verify_credential(runtime.passwords, credential, password)
-    if user is None:
+    known = credential.user
+    if known is not None and known.source_type in DIRECTORY_TYPES:
+        user = await _directory_sign_in(runtime, username, password, known)
+    else:
+        with _hashing_turn():
+            user = await user_service.verify_credential(runtime.passwords, credential, password)
+        if user is None and known is None:  # perhaps a directory's user signing in for the first time
+            user = await _directory_sign_in(runtime, username, password, None)
+    if user is None or user.disabled:
         raise OAuthError("invalid_grant", "invalid username or password")
     await throttle.forgive(runtime.sessionmaker, counters)
     return user
+
+
+async def _directory_sign_in(runtime: Runtime, username: str, password: str, known: User | None) -> User | None:
+    """A directory user's password is checked by binding to their directory (never a local hash)."""
+    try:
+        return await directory.sign_in(runtime, username, password, known)
+    except directory.DirectoryUnavailable as down:
+        raise OAuthError(
+            "temporarily_unavailable", "the directory cannot be reached; try again", 503, retry_after=30
+        ) from down
 
 
 async def _authenticate_client(
@@ -251,8 +268,8 @@ async def refresh_grant(runtime: Runtime, client: tuple[str, str] | None, client
         if stored.used is None and client_id == stored.client_id:
             await _check_client(runtime, await session.get(OAuthClient, stored.client_id), client)
             user = await session.get(User, stored.user_id)
-            if user is None:
-                raise OAuthError("invalid_grant", "the refresh token's user no longer exists")
+            if user is None or user.disabled:
+                raise OAuthError("invalid_grant", "the refresh token's user no longer exists or is disabled")
             stored.used = now
             return await _issue(session, runtime, user, stored.client_id, session_id=stored.session_id)
         reused = stored.used is not None

@@ -30,6 +30,12 @@ class MembershipSource(StrEnum):
     MAPPED = "MAPPED"  # given directly by an administrator: may approve requests
     GRANTED = "GRANTED"  # made by an approved request: never confers approval rights
     FLOATING = "FLOATING"  # given directly as floating hours, started at first use: no approval rights either
+    IMPLICIT = "IMPLICIT"  # the role's source rules match the user's directory groups: may approve, as MAPPED
+
+
+# Memberships that make their holder an approver for the role.
+APPROVING_SOURCES = (MembershipSource.MAPPED, MembershipSource.IMPLICIT)
+NO_SOURCE_RULES: dict[str, Any] = {"type": "GROUP", "match": "ANY", "rules": []}
 
 
 class GrantType(StrEnum):
@@ -46,6 +52,8 @@ class Role(Stamped, Base):
     comment: Mapped[str] = mapped_column(String(4000), default="")
     permissions: Mapped[list[Any]] = mapped_column(default=list)
     system: Mapped[bool] = mapped_column(default=False)
+    # PrivX's mapping of directory groups to the role (identity/mapping.py): whoever matches holds it implicitly.
+    source_rules: Mapped[dict[str, Any]] = mapped_column(default=lambda: dict(NO_SOURCE_RULES))
     created: Mapped[datetime] = mapped_column(default=utc_now)
 
 
@@ -65,6 +73,14 @@ class Membership(Base):
             unique=True,
             sqlite_where=text("source = 'MAPPED'"),
             postgresql_where=text("source = 'MAPPED'"),
+        ),
+        Index(
+            "uq_memberships_implicit",
+            "user_id",
+            "role_id",
+            unique=True,
+            sqlite_where=text("source = 'IMPLICIT'"),
+            postgresql_where=text("source = 'IMPLICIT'"),
         ),
         Index("ix_memberships_role_id", "role_id"),
     )

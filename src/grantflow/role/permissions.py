@@ -18,6 +18,8 @@ PERMISSION_SCOPES: dict[str, Scope] = {
     "roles-view": Scope.ROLES_VIEW,
     "roles-manage": Scope.ROLES_MANAGE,
     "api-clients-manage": Scope.API_CLIENTS_MANAGE,
+    "sources-view": Scope.SOURCES_VIEW,
+    "sources-manage": Scope.SOURCES_MANAGE,
 }
 
 # PrivX's whole permission vocabulary (docs/privx-compatibility.md): roles store and echo any of these; only

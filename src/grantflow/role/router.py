@@ -19,6 +19,7 @@ from grantflow.errors import NotFound
 from grantflow.grant import direct
 from grantflow.http.deps import AnyUser, MembersView, RolesManage, UsersSearch
 from grantflow.http.responses import NO_BODY
+from grantflow.identity import service as identity_service
 from grantflow.kit.pagination import Page, page_params
 from grantflow.kit.schema import Identifier, NameList, ResultSet
 from grantflow.role import service
@@ -46,8 +47,9 @@ async def _render_roles(session: AsyncSession, roles: list[Role], runtime: Runti
             comment=r.comment,
             permissions=r.permissions,
             system=r.system,
-            explicit_count=counts.get(r.id, 0),
-            member_count=everyone if r.name == USER_ROLE else counts.get(r.id, 0),
+            explicit_count=counts.get(r.id, (0, 0))[0],
+            member_count=everyone if r.name == USER_ROLE else counts.get(r.id, (0, 0))[1],
+            source_rules=r.source_rules,
             created=r.created,
             updated=r.updated,
         )
@@ -80,7 +82,11 @@ async def list_roles(_: AnyUser, session: ReadSessionDep, runtime: RuntimeDep, p
 
 @router.post("/roles", status_code=status.HTTP_201_CREATED, response_model=Identifier, summary="Create a role")
 async def create_role(_: RolesManage, session: SessionDep, body: RoleIn, response: Response) -> Identifier:
-    role = await service.create_role(session, body.name, body.permissions, body.comment)
+    role = await service.create_role(
+        session, body.name, body.permissions, body.comment, source_rules=body.stored_rules()
+    )
+    if body.source_rules is not None:
+        await identity_service.recompute_implicit(session)  # directory groups may give the new role at once
     response.headers["Location"] = f"/role-store/api/v1/roles/{role.id}"
     return Identifier(id=str(role.id))
 
@@ -108,7 +114,9 @@ async def get_role(role_id: uuid.UUID, _: AnyUser, session: ReadSessionDep, runt
 
 @router.put("/roles/{role_id}", summary="Update a role", **NO_BODY)
 async def update_role(role_id: uuid.UUID, _: RolesManage, session: SessionDep, body: RoleIn) -> Response:
-    await service.update_role(session, role_id, body.name, body.permissions, body.comment)
+    await service.update_role(session, role_id, body.name, body.permissions, body.comment, body.stored_rules())
+    if body.source_rules is not None:
+        await identity_service.recompute_implicit(session)
     return Response(status_code=status.HTTP_200_OK)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from grantflow.kit.schema import (
     NAME_MAX,
@@ -21,12 +21,39 @@ from grantflow.kit.schema import (
 )
 
 
+class SourceRuleIn(InputModel):
+    """PrivX's source rule: a GROUP of rules (ANY or ALL must match), or a RULE naming a source and a group."""
+
+    # Go sends "" and null for what it leaves unset: GROUP and ANY then.
+    type: Annotated[Literal["GROUP", "RULE"] | None, Upper, EmptyAsNone] = "GROUP"
+    match: Annotated[Literal["ANY", "ALL"] | None, Upper, EmptyAsNone] = "ANY"
+    source: Annotated[uuid.UUID | None, EmptyAsNone] = None
+    search_string: Annotated[StrictStr, NullableStr, Field(max_length=2000)] = ""
+    rules: Annotated[list[SourceRuleIn], NullableList, Field(max_length=100)] = []
+
+    @model_validator(mode="after")
+    def _complete(self) -> SourceRuleIn:
+        if self.type == "RULE" and (self.source is None or not self.search_string):
+            raise ValueError("a RULE names its source and a search_string (the group)")
+        return self
+
+    def stored(self) -> dict[str, Any]:
+        """The rule as the role keeps it (JSON), with only the fields its type uses."""
+        if self.type == "RULE":
+            return {"type": "RULE", "source": str(self.source), "search_string": self.search_string}
+        return {"type": "GROUP", "match": self.match or "ANY", "rules": [r.stored() for r in self.rules]}
+
+
 class RoleIn(InputModel):
-    """A role as clients write it: name, comment and permissions count; the rest of PrivX's role is ignored."""
+    """A role as clients write it: name, comment, permissions and source rules count; the rest is ignored."""
 
     name: Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX)]
     comment: Annotated[StrictStr, NullableStr, Field(max_length=TEXT_MAX)] = ""
     permissions: Annotated[list[StrictStr], NullableList, Field(max_length=100)] = []
+    source_rules: SourceRuleIn | None = None
+
+    def stored_rules(self) -> dict[str, Any] | None:
+        return None if self.source_rules is None else self.source_rules.stored()
 
 
 class RoleOut(OutputModel):
@@ -39,11 +66,11 @@ class RoleOut(OutputModel):
     member_count: int
     created: datetime
     updated: datetime
-    # Fields PrivX clients read or echo back; grantflow has no source rules, access groups or principal keys.
+    source_rules: dict[str, Any]
+    # Fields PrivX clients read or echo back; grantflow has no access groups or principal keys.
     tags: list[str] = []
     access_group_id: str = ""
     permit_agent: bool = False
-    source_rules: dict[str, Any] = {"type": "GROUP", "match": "ANY", "rules": []}
     principal_public_key_strings: list[str] = []
 
 

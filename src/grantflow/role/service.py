@@ -5,15 +5,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, literal, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import Scope
 from grantflow.errors import Duplicate, ErrorCode, InvalidRequestData, NotFound, PermissionDenied
 from grantflow.kit.pagination import Page, paginate
-from grantflow.role.models import USER_ROLE, GrantType, Membership, MembershipSource, Role
+from grantflow.role.models import (
+    APPROVING_SOURCES,
+    NO_SOURCE_RULES,
+    USER_ROLE,
+    GrantType,
+    Membership,
+    MembershipSource,
+    Role,
+)
 from grantflow.role.permissions import KNOWN_PERMISSIONS, scopes_for
 from grantflow.role.schemas import GrantPeriod, HeldRole, HeldRoleIn, UserSearchIn
 from grantflow.user.models import User
@@ -55,12 +64,18 @@ async def roles_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[u
 
 
 async def create_role(
-    session: AsyncSession, name: str, permissions: Iterable[str] = (), comment: str = "", system: bool = False
+    session: AsyncSession,
+    name: str,
+    permissions: Iterable[str] = (),
+    comment: str = "",
+    system: bool = False,
+    source_rules: dict[str, Any] | None = None,
 ) -> Role:
     _check_permissions(permissions)
     if await get_role_by_name(session, name) is not None:
         raise Duplicate(f"a role named {name!r} exists", property="name")
-    role = Role(name=name, permissions=sorted(set(permissions)), comment=comment, system=system)
+    rules = source_rules or dict(NO_SOURCE_RULES)
+    role = Role(name=name, permissions=sorted(set(permissions)), comment=comment, system=system, source_rules=rules)
     session.add(role)
     await session.flush()
     return role
@@ -128,9 +143,9 @@ async def check_may_change_credentials(
 
 
 async def mapped_role_ids(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> set[uuid.UUID]:
-    """Roles whose members may approve: direct memberships only, never ones a request granted."""
+    """Roles whose members may approve: direct and directory-group memberships, never ones a request granted."""
     direct = select(Membership.role_id).where(
-        Membership.user_id == user_id, Membership.source == MembershipSource.MAPPED, in_force(now)
+        Membership.user_id == user_id, Membership.source.in_(APPROVING_SOURCES), in_force(now)
     )
     everyone = select(Role.id).where(Role.name == USER_ROLE)  # the role every user implicitly holds
     return set(await session.scalars(union(direct, everyone)))
@@ -145,7 +160,7 @@ async def mapped_members(
     query = select(User).where(User.id.not_in(set(exclude))).order_by(User.username).limit(limit)
     if everyone is None:
         holders = select(Membership.user_id).where(
-            Membership.role_id.in_(wanted), Membership.source == MembershipSource.MAPPED, in_force(now)
+            Membership.role_id.in_(wanted), Membership.source.in_(APPROVING_SOURCES), in_force(now)
         )
         query = query.where(User.id.in_(holders))
     return list(await session.scalars(query))
@@ -237,8 +252,14 @@ async def list_roles(
 
 
 async def update_role(
-    session: AsyncSession, role_id: uuid.UUID, name: str, permissions: Iterable[str], comment: str
+    session: AsyncSession,
+    role_id: uuid.UUID,
+    name: str,
+    permissions: Iterable[str],
+    comment: str,
+    source_rules: dict[str, Any] | None = None,
 ) -> Role:
+    """Change a role; `source_rules` None keeps the stored ones."""
     role = await get_role(session, role_id)
     if role.system and name != role.name:
         raise InvalidRequestData("built-in roles cannot be renamed", property="name")
@@ -247,6 +268,8 @@ async def update_role(
     if other is not None and other.id != role.id:
         raise Duplicate(f"a role named {name!r} exists", property="name")
     role.name, role.comment, role.permissions = name, comment, sorted(set(permissions))
+    if source_rules is not None:
+        role.source_rules = source_rules
     await session.flush()
     return role
 
@@ -267,14 +290,17 @@ async def delete_role(session: AsyncSession, role_id: uuid.UUID) -> None:
     await session.flush()
 
 
-async def role_counts(session: AsyncSession, role_ids: Iterable[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:
-    """How many users hold each role explicitly and in force (member_count adds the implicit members)."""
+async def role_counts(
+    session: AsyncSession, role_ids: Iterable[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, tuple[int, int]]:
+    """Per role: how many users hold it explicitly, and how many hold it at all (directory groups too), in force."""
+    explicit = func.count(func.distinct(case((Membership.source != MembershipSource.IMPLICIT, Membership.user_id))))
     rows = await session.execute(
-        select(Membership.role_id, func.count(func.distinct(Membership.user_id)))
+        select(Membership.role_id, explicit, func.count(func.distinct(Membership.user_id)))
         .where(Membership.role_id.in_(list(role_ids)), in_force(now))
         .group_by(Membership.role_id)
     )
-    return {role_id: int(count) for role_id, count in rows.all()}
+    return {role_id: (int(explicit), int(members)) for role_id, explicit, members in rows.all()}
 
 
 async def members(session: AsyncSession, role: Role, page: Page, now: datetime) -> tuple[int, list[User]]:
@@ -309,11 +335,12 @@ async def held_roles(session: AsyncSession, user_id: uuid.UUID, now: datetime) -
 def _held(membership: Membership, role: Role) -> HeldRole:
     period = [GrantPeriod(grant_start=membership.grant_start, grant_end=membership.grant_end)]
     timed = membership.grant_start is not None or membership.grant_end is not None
+    implicit = membership.source == MembershipSource.IMPLICIT
     return HeldRole(
         id=role.id,
         name=role.name,
-        explicit=True,
-        implicit=False,
+        explicit=not implicit,
+        implicit=implicit,
         grant_type=membership.grant_type,
         grant_start=membership.grant_start,
         grant_end=membership.grant_end,

@@ -22,7 +22,7 @@ class JobTurn(Base):
 
     __tablename__ = "job_turns"
 
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
     last_run: Mapped[datetime]
 
 

@@ -15,6 +15,10 @@ from grantflow.kit.clock import utc_now
 class SourceType(StrEnum):
     LOCAL = "LOCAL"
     API_CLIENT = "API-CLIENT"
+    LDAP = "LDAP"  # from an LDAP / Active Directory source: signs in by binding to the directory
+
+
+DIRECTORY_TYPES = frozenset({SourceType.LDAP})
 
 
 class User(Stamped, Base):
@@ -32,6 +36,10 @@ class User(Stamped, Base):
     secret_sealed: Mapped[str | None] = mapped_column(Text, default=None)
     # The optional PrivX profile fields (full_name, comment, job_title, …), stored as given.
     profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Directory users: the source they come from, their entry there (the DN), and whether the source still has them.
+    source_id: Mapped[uuid.UUID | None] = mapped_column(default=None, index=True)
+    external_id: Mapped[str] = mapped_column(String(1000), default="")
+    disabled: Mapped[bool] = mapped_column(default=False)
     author: Mapped[uuid.UUID | None] = mapped_column(default=None)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     created: Mapped[datetime] = mapped_column(default=utc_now)

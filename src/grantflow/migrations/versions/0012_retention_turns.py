@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "job_turns",
-        sa.Column("name", sa.String(40), nullable=False),
+        sa.Column("name", sa.String(60), nullable=False),
         sa.Column("last_run", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_job_turns"),
     )

@@ -1,0 +1,2 @@
+"""Identity sources: directories (LDAP, Active Directory) whose people sign in to grantflow and whose groups give
+roles through each role's source rules."""

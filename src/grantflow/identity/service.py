@@ -1,0 +1,196 @@
+"""Sources, directory users and implicit memberships: what the API, sign-in and the sync share.
+
+A directory user is a `users` row with the source's id and their DN: created at first sign-in (or by a sync),
+updated at each, disabled when the source no longer has them. Their groups are kept in `user_groups`; every
+role whose source rules match them gives an IMPLICIT membership row, so scopes, approver checks and the role
+store see directory roles exactly as direct ones. The rows are recomputed at every sign-in and sync.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantflow.errors import Duplicate, InvalidRequestData, NotFound
+from grantflow.identity.ldap import DirectoryUser
+from grantflow.identity.mapping import has_rules, matches
+from grantflow.identity.models import Source, SourceKind, UserGroup
+from grantflow.identity.schemas import ConnectionOut, LdapConnection, SourceIn, SourceOut
+from grantflow.kit.secretbox import SecretBox
+from grantflow.role.models import Membership, MembershipSource, Role
+from grantflow.user.models import SourceType, User
+
+# -- sources ----------------------------------------------------------------------------------------------------
+
+
+async def list_sources(session: AsyncSession, kind: SourceKind | None = None) -> list[Source]:
+    query = select(Source).order_by(Source.name)
+    if kind is not None:
+        query = query.where(Source.kind == kind)
+    return list(await session.scalars(query))
+
+
+async def get_source(session: AsyncSession, source_id: uuid.UUID) -> Source:
+    source = await session.get(Source, source_id)
+    if source is None:
+        raise NotFound("source not found", property="source_id")
+    return source
+
+
+def connection_of(source: Source, box: SecretBox) -> tuple[LdapConnection, str]:
+    """The stored LDAP connection and its bind password."""
+    settings = LdapConnection.model_validate(source.settings)
+    return settings, box.open(source.secret_sealed) if source.secret_sealed else ""
+
+
+async def _check_name(session: AsyncSession, name: str, source_id: uuid.UUID | None) -> None:
+    other = await session.scalar(select(Source).where(Source.name == name))
+    if other is not None and other.id != source_id:
+        raise Duplicate(f"a source named {name!r} exists", property="name")
+
+
+def _store(source: Source, body: SourceIn, box: SecretBox) -> None:
+    source.name, source.enabled, source.comment = body.name, body.enabled, body.comment
+    source.settings = body.connection.model_dump(mode="json", exclude={"bind_password"})
+    if body.connection.bind_password is not None:  # write-only: absent or empty keeps the stored one
+        source.secret_sealed = box.seal(body.connection.bind_password.get_secret_value())
+
+
+async def create_source(session: AsyncSession, body: SourceIn, box: SecretBox) -> Source:
+    await _check_name(session, body.name, None)
+    source = Source(kind=SourceKind.LDAP)
+    _store(source, body, box)
+    session.add(source)
+    await session.flush()
+    return source
+
+
+async def update_source(session: AsyncSession, source_id: uuid.UUID, body: SourceIn, box: SecretBox) -> Source:
+    source = await _directory_source(session, source_id)
+    await _check_name(session, body.name, source.id)
+    _store(source, body, box)
+    await session.flush()
+    return source
+
+
+async def delete_source(session: AsyncSession, source_id: uuid.UUID) -> None:
+    """Its users are disabled and lose what their groups gave them; the source and their groups go."""
+    source = await _directory_source(session, source_id)
+    users = list(await session.scalars(select(User.id).where(User.source_id == source.id)))
+    await session.execute(update(User).where(User.id.in_(users)).values(disabled=True))
+    await session.delete(source)
+    await session.flush()
+    await recompute_implicit(session, users)
+
+
+async def _directory_source(session: AsyncSession, source_id: uuid.UUID) -> Source:
+    source = await get_source(session, source_id)
+    if source.kind == SourceKind.LOCAL:
+        raise InvalidRequestData("the local user store is built in: it cannot be changed here", property="source_id")
+    return source
+
+
+def render(source: Source) -> SourceOut:
+    settings = {k: v for k, v in source.settings.items() if k != "type"}
+    connection = ConnectionOut(type=source.kind, bind_password_set=source.secret_sealed is not None, **settings)
+    return SourceOut(
+        id=source.id,
+        name=source.name,
+        enabled=source.enabled,
+        comment=source.comment,
+        connection=connection,
+        last_sync=source.last_sync,
+        last_sync_result=source.last_sync_result,
+        created=source.created,
+        updated=source.updated,
+    )
+
+
+# -- directory users --------------------------------------------------------------------------------------------
+
+
+async def apply_directory_user(session: AsyncSession, source: Source, found: DirectoryUser) -> User:
+    """Create or update the user the directory describes, with their groups and the roles those give."""
+    user = await session.scalar(select(User).where(User.source_id == source.id, User.external_id == found.dn))
+    if user is None:
+        user = await session.scalar(select(User).where(User.username == found.username))
+        if user is not None and user.source_id != source.id:
+            raise Duplicate(
+                f"{found.username!r} is already a user of another source; a directory user cannot take over a "
+                "local account",
+                property="username",
+            )
+    if user is None:
+        user = User(id=uuid.uuid4(), source_type=SourceType.LDAP, source_id=source.id, password_hash=None)
+        session.add(user)
+    user.username, user.external_id, user.disabled = found.username, found.dn, False
+    user.display_name, user.email = found.display_name[:200], found.email[:320]
+    await session.flush()
+    await _set_groups(session, user.id, source.id, found.groups)
+    await recompute_implicit(session, [user.id])
+    return user
+
+
+async def _set_groups(session: AsyncSession, user_id: uuid.UUID, source_id: uuid.UUID, groups: frozenset[str]) -> None:
+    stored = set(
+        await session.scalars(
+            select(UserGroup.group).where(UserGroup.user_id == user_id, UserGroup.source_id == source_id)
+        )
+    )
+    gone = stored - groups
+    if gone:
+        await session.execute(
+            delete(UserGroup).where(
+                UserGroup.user_id == user_id, UserGroup.source_id == source_id, UserGroup.group.in_(gone)
+            )
+        )
+    session.add_all(UserGroup(user_id=user_id, source_id=source_id, group=g) for g in groups - stored if len(g) <= 1000)
+    await session.flush()
+
+
+async def disable_missing(session: AsyncSession, source: Source, present: set[uuid.UUID]) -> int:
+    """Users of the source that it no longer lists are disabled and lose their groups and implicit roles."""
+    known = set(await session.scalars(select(User.id).where(User.source_id == source.id, User.disabled.is_(False))))
+    gone = list(known - present)
+    if not gone:
+        return 0
+    await session.execute(update(User).where(User.id.in_(gone)).values(disabled=True))
+    await session.execute(delete(UserGroup).where(UserGroup.user_id.in_(gone)))
+    await recompute_implicit(session, gone)
+    return len(gone)
+
+
+async def recompute_implicit(session: AsyncSession, user_ids: list[uuid.UUID] | None = None) -> None:
+    """Make the IMPLICIT memberships of these users (None: every user with groups) what the roles' rules say."""
+    groups: dict[uuid.UUID, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    query = select(UserGroup.user_id, UserGroup.source_id, UserGroup.group)
+    if user_ids is not None:
+        query = query.where(UserGroup.user_id.in_(user_ids))
+    for user_id, source_id, group in await session.execute(query):
+        groups[user_id][str(source_id)].add(group)
+    disabled = set(await session.scalars(select(User.id).where(User.disabled.is_(True))))
+    roles = [r for r in await session.scalars(select(Role)) if has_rules(r.source_rules)]
+    current = select(Membership.user_id, Membership.role_id).where(Membership.source == MembershipSource.IMPLICIT)
+    if user_ids is not None:
+        current = current.where(Membership.user_id.in_(user_ids))
+    held = {(u, r) for u, r in await session.execute(current)}
+    wanted = {
+        (user_id, role.id)
+        for user_id, by_source in groups.items()
+        if user_id not in disabled
+        for role in roles
+        if matches(role.source_rules, by_source)
+    }
+    for user_id, role_id in held - wanted:
+        await session.execute(
+            delete(Membership).where(
+                Membership.user_id == user_id,
+                Membership.role_id == role_id,
+                Membership.source == MembershipSource.IMPLICIT,
+            )
+        )
+    session.add_all(Membership(user_id=u, role_id=r, source=MembershipSource.IMPLICIT) for u, r in wanted - held)
+    await session.flush()
