@@ -14,21 +14,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The OpenID provider the identity tests run (npm's oidc-provider, pinned by its package-lock.json).
+OIDC_PROVIDER := tests/identity/oidc/node_modules/.package-lock.json
+$(OIDC_PROVIDER): tests/identity/oidc/package-lock.json
+	cd tests/identity/oidc && npm ci --no-audit --no-fund --loglevel=error
+
 run: $(STAMP)  ## serve on 127.0.0.1:8080, SQLite under ./var
 	$(BIN)/grantflow serve
 
 PYTEST := $(BIN)/pytest -n 2  # two worker processes, one per core of the development machines
 
-test: $(STAMP)  ## the whole suite, SQLite and PostgreSQL
+test: $(STAMP) $(OIDC_PROVIDER)  ## the whole suite, SQLite and PostgreSQL
 	$(PYTEST)
 
-test-fast: $(STAMP)  ## the edit loop: SQLite only, without the tests that spawn processes
+test-fast: $(STAMP) $(OIDC_PROVIDER)  ## the edit loop: SQLite only, without the tests that spawn processes
 	GRANTFLOW_TEST_BACKENDS=sqlite $(PYTEST) -q -m "not slow"
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(OIDC_PROVIDER)
 	GRANTFLOW_TEST_BACKENDS=sqlite $(PYTEST)
 
-test-pg: $(STAMP)
+test-pg: $(STAMP) $(OIDC_PROVIDER)
 	GRANTFLOW_TEST_BACKENDS=postgresql $(PYTEST)
 
 lint: $(STAMP)

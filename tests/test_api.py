@@ -12,6 +12,7 @@ PUBLIC = {
     ("POST", "/auth/api/v1/oauth/token"),
     ("GET", "/auth/api/v1/oauth/authorize"),
     ("POST", "/auth/api/v1/login"),
+    ("POST", "/auth/api/v1/token/login"),  # the token it exchanges is the credential
     ("GET", "/auth/api/v1/jwks"),
 }
 

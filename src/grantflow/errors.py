@@ -214,8 +214,12 @@ _VALIDATION_CODES: dict[str, ErrorCode] = {
 
 
 def _property_of(loc: Sequence[str | int]) -> str:
-    """The JSON path of the bad value; `body` when the whole body is wrong (an array where an object belongs)."""
-    parts = [str(p) for p in loc]
+    """The JSON path of the bad value; `body` when the whole body is wrong (an array where an object belongs).
+
+    pydantic puts a tagged union's tag in the path (`connection.LDAP.address`); field names here are lower case,
+    so upper-case parts are tags and are left out.
+    """
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p.isupper())]
     if len(parts) > 1 and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
     return ".".join(parts)

@@ -6,7 +6,7 @@ from grantflow.auth.models import SigningKey
 from grantflow.db import Base
 from grantflow.engine_settings.models import EngineSettings
 from grantflow.grant.models import Grant
-from grantflow.identity.models import Source, UserGroup
+from grantflow.identity.models import OidcLogin, Source, UserGroup
 from grantflow.notification.models import OutboxMessage
 from grantflow.oauth.models import AuthorizationFlow, LoginAttempts, OAuthClient, RefreshToken
 from grantflow.role.models import Membership, Role
@@ -26,6 +26,7 @@ __all__ = [
     "LoginAttempts",
     "Membership",
     "OAuthClient",
+    "OidcLogin",
     "OutboxMessage",
     "RefreshToken",
     "RequestApprover",

@@ -96,3 +96,7 @@ class PrivXLike:
         if response.status != expected:
             data = {"status": response.status, "details": data}
         return Response(response.status, expected, data)
+
+    def exchange_external_jwt_token(self, body: dict[str, str]) -> Response:
+        """privx_api's `exchange_external_jwt_token`: its `_http_post` logs the API client in first."""
+        return self.call("POST", "/auth/api/v1/token/login", 200, body=body)

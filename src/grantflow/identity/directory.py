@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from grantflow.db import transaction
 from grantflow.errors import Duplicate
-from grantflow.identity import ldap
+from grantflow.identity import ldap, oidc
 from grantflow.identity import service as identity_service
 from grantflow.identity.models import Source, SourceKind
 from grantflow.identity.schemas import SyncOut
@@ -40,7 +41,7 @@ async def sign_in(runtime: Runtime, username: str, password: str, known: User | 
             candidates = await identity_service.list_sources(session, SourceKind.LDAP)
     failures = 0
     for source in (s for s in candidates if s.enabled and s.kind == SourceKind.LDAP):
-        settings, bind_password = identity_service.connection_of(source, runtime.secret_box)
+        settings, bind_password = identity_service.ldap_connection_of(source, runtime.secret_box)
         try:
             found = await asyncio.to_thread(ldap.authenticate, settings, bind_password, username, password)
         except ldap.DirectoryError as failed:
@@ -57,11 +58,24 @@ async def sign_in(runtime: Runtime, username: str, password: str, known: User | 
     return None
 
 
+async def oidc_sign_in(runtime: Runtime, source_id: uuid.UUID, claims: dict[str, Any], nonce: str | None) -> User:
+    """The user a verified ID token names, made or updated with its groups; with `nonce`, once per nonce."""
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        source = await identity_service.get_source(session, source_id)
+        settings, _ = identity_service.oidc_connection_of(source, runtime.secret_box)
+        if nonce is not None:
+            expires = datetime.fromtimestamp(float(claims["exp"]) + oidc.LEEWAY_SECONDS, UTC)
+            await identity_service.record_sign_in(session, nonce, expires)
+        return await identity_service.apply_directory_user(
+            session, source, identity_service.oidc_person(claims, settings)
+        )
+
+
 async def sync_source(runtime: Runtime, source_id: uuid.UUID) -> SyncOut:
     """Read every user of the source and bring grantflow's copy in line: names, e-mail, groups, roles, disabled."""
     async with transaction(runtime.sessionmaker, writes=False) as session:
         source = await identity_service.get_source(session, source_id)
-    settings, bind_password = identity_service.connection_of(source, runtime.secret_box)
+    settings, bind_password = identity_service.ldap_connection_of(source, runtime.secret_box)
     try:
         found = await asyncio.to_thread(ldap.all_users, settings, bind_password)
     except ldap.DirectoryError as failed:

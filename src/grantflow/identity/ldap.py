@@ -13,14 +13,13 @@ import contextlib
 import ssl
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
-from grantflow.identity.mapping import normal_dn
+from grantflow.identity.mapping import DirectoryUser, normal_dn
 from grantflow.identity.schemas import LdapConnection
 
 IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN (Active Directory)
@@ -35,15 +34,6 @@ class DirectoryError(Exception):
         self.stage = stage
         self.message = message
         self.hint = hint
-
-
-@dataclass(frozen=True)
-class DirectoryUser:
-    dn: str
-    username: str
-    display_name: str
-    email: str
-    groups: frozenset[str]  # group DNs in lower case, nested groups included
 
 
 # -- connections ------------------------------------------------------------------------------------------------

@@ -8,9 +8,21 @@ or ALL of its rules do; an empty group matches nobody.
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
+from dataclasses import dataclass
 from typing import Any
 
 MEMBER_OF = "(memberof="
+
+
+@dataclass(frozen=True)
+class DirectoryUser:
+    """A person as a source describes them: their entry (a DN, or an OpenID `sub`), names and groups."""
+
+    dn: str
+    username: str
+    display_name: str
+    email: str
+    groups: frozenset[str]  # normalised (normal_dn), nested groups included
 
 
 def normal_dn(dn: str) -> str:

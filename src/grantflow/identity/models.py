@@ -17,6 +17,16 @@ from grantflow.kit.clock import utc_now
 class SourceKind(StrEnum):
     LOCAL = "LOCAL"  # grantflow's own user store: exactly one, made at first start
     LDAP = "LDAP"  # OpenLDAP, 389 DS, Active Directory
+    OIDC = "OIDC"  # an OpenID Connect provider
+
+
+class OidcLogin(Base):
+    """The nonce of an ID token that signed someone in, until it expires: the same token is not taken twice."""
+
+    __tablename__ = "oidc_logins"
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires: Mapped[datetime] = mapped_column(index=True)
 
 
 class Source(Stamped, Base):

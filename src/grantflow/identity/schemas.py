@@ -7,7 +7,17 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, SecretStr, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    SecretStr,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    Tag,
+    model_validator,
+)
 
 from grantflow.kit.schema import NAME_MAX, TEXT_MAX, EmptyAsNone, InputModel, NullableStr, OutputModel, Upper
 
@@ -28,6 +38,8 @@ def _ldap_url(value: str) -> str:
 
 Dn = Annotated[StrictStr, NullableStr, Field(max_length=1000)]
 Attribute = Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9-]*$")]
+# Claim names: `groups`, `preferred_username`, or a URL (Auth0 and Okta namespace custom claims).
+Claim = Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x20]+$")]
 Filter = Annotated[StrictStr, Field(min_length=3, max_length=2000, pattern=r"^\(.*\)$")]
 
 
@@ -39,7 +51,7 @@ class LdapConnection(InputModel):
     starttls: StrictBool = False
     # ldap:// without StartTLS sends the bind password in the clear: only when explicitly allowed.
     allow_plain: StrictBool = False
-    ca_file: Annotated[StrictStr | None, EmptyAsNone, Field(max_length=1000)] = None
+    ca_file: Annotated[Annotated[StrictStr, Field(max_length=1000)] | None, EmptyAsNone] = None
     bind_dn: Dn = ""
     bind_password: Annotated[SecretStr | None, EmptyAsNone] = None
     user_base: Dn
@@ -64,17 +76,80 @@ class LdapConnection(InputModel):
         return self
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
+
+
+def _issuer(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
+        raise ValueError("the issuer is an https:// URL (plain http only on this machine's loopback)")
+    if not parts.hostname or parts.query or parts.fragment:
+        raise ValueError("the issuer is the provider's URL, without query or fragment")
+    return value.rstrip("/")
+
+
+def _algorithms(value: list[str]) -> list[str]:
+    refused = sorted(set(value) - ASYMMETRIC)
+    if refused or not value:
+        raise ValueError(f"only public-key signatures are accepted ({', '.join(sorted(ASYMMETRIC))}); not {refused}")
+    return value
+
+
+class OidcConnection(InputModel):
+    """An OpenID Connect provider (Entra ID, Okta, Google, Keycloak, ...) that signs people in to the web UI and
+    whose ID tokens `token/login` exchanges."""
+
+    type: Annotated[Literal["OIDC"], Upper] = "OIDC"
+    issuer: Annotated[StrictStr, Field(max_length=500), AfterValidator(_issuer)]
+    client_id: Annotated[StrictStr, Field(min_length=1, max_length=500)]
+    client_secret: Annotated[SecretStr | None, EmptyAsNone] = None
+    scopes: Annotated[StrictStr, Field(max_length=500)] = "openid email profile groups"
+    username_claim: Claim = "preferred_username"
+    display_name_claim: Claim = "name"
+    email_claim: Claim = "email"
+    groups_claim: Claim = "groups"
+    allowed_algorithms: Annotated[list[StrictStr], AfterValidator(_algorithms)] = ["RS256", "ES256", "PS256"]
+    timeout_seconds: Annotated[StrictInt, Field(ge=1, le=120)] = 10
+
+
+def _connection_type(value: object) -> str:
+    kind = value.get("type", "LDAP") if isinstance(value, dict) else getattr(value, "type", "LDAP")
+    return str(kind or "LDAP").upper()
+
+
+Connection = Annotated[
+    Annotated[LdapConnection, Tag("LDAP")] | Annotated[OidcConnection, Tag("OIDC")],
+    Discriminator(_connection_type),
+]
+
+
 class SourceIn(InputModel):
     name: Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX)]
     enabled: StrictBool = True
     comment: Annotated[StrictStr, NullableStr, Field(max_length=TEXT_MAX)] = ""
-    connection: LdapConnection
+    connection: Connection
+
+    def secret(self) -> SecretStr | None:
+        """The connection's one secret (bind password or client secret), None when not given."""
+        if isinstance(self.connection, LdapConnection):
+            return self.connection.bind_password
+        return self.connection.client_secret
 
 
 class ConnectionOut(OutputModel):
-    """The connection as stored, without its password (write-only)."""
+    """The connection as stored, without its secret (write-only)."""
 
     type: str
+    issuer: str = ""
+    client_id: str = ""
+    client_secret_set: bool = False
+    scopes: str = ""
+    username_claim: str = ""
+    display_name_claim: str = ""
+    email_claim: str = ""
+    groups_claim: str = ""
+    allowed_algorithms: list[str] = []
     address: str = ""
     starttls: bool = False
     allow_plain: bool = False

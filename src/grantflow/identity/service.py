@@ -8,17 +8,21 @@ store see directory roles exactly as direct ones. The rows are recomputed at eve
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import defaultdict
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.errors import Duplicate, InvalidRequestData, NotFound
-from grantflow.identity.ldap import DirectoryUser
-from grantflow.identity.mapping import has_rules, matches
-from grantflow.identity.models import Source, SourceKind, UserGroup
-from grantflow.identity.schemas import ConnectionOut, LdapConnection, SourceIn, SourceOut
+from grantflow.identity.mapping import DirectoryUser, has_rules, matches, normal_dn
+from grantflow.identity.models import OidcLogin, Source, SourceKind, UserGroup
+from grantflow.identity.schemas import ConnectionOut, LdapConnection, OidcConnection, SourceIn, SourceOut
+from grantflow.kit.email import NotMailable, checked_address
 from grantflow.kit.secretbox import SecretBox
 from grantflow.role.models import Membership, MembershipSource, Role
 from grantflow.user.models import SourceType, User
@@ -40,10 +44,18 @@ async def get_source(session: AsyncSession, source_id: uuid.UUID) -> Source:
     return source
 
 
-def connection_of(source: Source, box: SecretBox) -> tuple[LdapConnection, str]:
+def _secret(source: Source, box: SecretBox) -> str:
+    return box.open(source.secret_sealed) if source.secret_sealed else ""
+
+
+def ldap_connection_of(source: Source, box: SecretBox) -> tuple[LdapConnection, str]:
     """The stored LDAP connection and its bind password."""
-    settings = LdapConnection.model_validate(source.settings)
-    return settings, box.open(source.secret_sealed) if source.secret_sealed else ""
+    return LdapConnection.model_validate(source.settings), _secret(source, box)
+
+
+def oidc_connection_of(source: Source, box: SecretBox) -> tuple[OidcConnection, str]:
+    """The stored OpenID provider and the client secret."""
+    return OidcConnection.model_validate(source.settings), _secret(source, box)
 
 
 async def _check_name(session: AsyncSession, name: str, source_id: uuid.UUID | None) -> None:
@@ -54,14 +66,16 @@ async def _check_name(session: AsyncSession, name: str, source_id: uuid.UUID | N
 
 def _store(source: Source, body: SourceIn, box: SecretBox) -> None:
     source.name, source.enabled, source.comment = body.name, body.enabled, body.comment
-    source.settings = body.connection.model_dump(mode="json", exclude={"bind_password"})
-    if body.connection.bind_password is not None:  # write-only: absent or empty keeps the stored one
-        source.secret_sealed = box.seal(body.connection.bind_password.get_secret_value())
+    source.kind = body.connection.type
+    source.settings = body.connection.model_dump(mode="json", exclude={"bind_password", "client_secret"})
+    secret = body.secret()
+    if secret is not None:  # write-only: absent or empty keeps the stored one
+        source.secret_sealed = box.seal(secret.get_secret_value())
 
 
 async def create_source(session: AsyncSession, body: SourceIn, box: SecretBox) -> Source:
     await _check_name(session, body.name, None)
-    source = Source(kind=SourceKind.LDAP)
+    source = Source()
     _store(source, body, box)
     session.add(source)
     await session.flush()
@@ -95,7 +109,8 @@ async def _directory_source(session: AsyncSession, source_id: uuid.UUID) -> Sour
 
 def render(source: Source) -> SourceOut:
     settings = {k: v for k, v in source.settings.items() if k != "type"}
-    connection = ConnectionOut(type=source.kind, bind_password_set=source.secret_sealed is not None, **settings)
+    has_secret = source.secret_sealed is not None
+    connection = ConnectionOut(type=source.kind, bind_password_set=has_secret, client_secret_set=has_secret, **settings)
     return SourceOut(
         id=source.id,
         name=source.name,
@@ -113,7 +128,7 @@ def render(source: Source) -> SourceOut:
 
 
 async def apply_directory_user(session: AsyncSession, source: Source, found: DirectoryUser) -> User:
-    """Create or update the user the directory describes, with their groups and the roles those give."""
+    """Create or update the user the source describes, with their groups and the roles those give."""
     user = await session.scalar(select(User).where(User.source_id == source.id, User.external_id == found.dn))
     if user is None:
         user = await session.scalar(select(User).where(User.username == found.username))
@@ -124,14 +139,46 @@ async def apply_directory_user(session: AsyncSession, source: Source, found: Dir
                 property="username",
             )
     if user is None:
-        user = User(id=uuid.uuid4(), source_type=SourceType.LDAP, source_id=source.id, password_hash=None)
+        kind = SourceType.OIDC if source.kind == SourceKind.OIDC else SourceType.LDAP
+        user = User(id=uuid.uuid4(), source_type=kind, source_id=source.id, password_hash=None)
         session.add(user)
     user.username, user.external_id, user.disabled = found.username, found.dn, False
-    user.display_name, user.email = found.display_name[:200], found.email[:320]
+    user.display_name, user.email = found.display_name[:200], _mailable(found.email)
     await session.flush()
     await _set_groups(session, user.id, source.id, found.groups)
     await recompute_implicit(session, [user.id])
     return user
+
+
+def _mailable(email: str) -> str:
+    """The source's address when grantflow can mail it; else none (kept out, as the API refuses it)."""
+    try:
+        return checked_address(email.strip())
+    except NotMailable:
+        return ""
+
+
+def oidc_person(claims: dict[str, Any], settings: OidcConnection) -> DirectoryUser:
+    """The person an ID token names: `sub` is their entry, the configured claims their name, e-mail and groups."""
+    groups = claims.get(settings.groups_claim) or []
+    names = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
+    return DirectoryUser(
+        dn=str(claims["sub"]),
+        username=str(claims.get(settings.username_claim) or claims["sub"])[:200],
+        display_name=str(claims.get(settings.display_name_claim) or ""),
+        email=str(claims.get(settings.email_claim) or ""),
+        groups=frozenset(normal_dn(g) for g in names),
+    )
+
+
+async def record_sign_in(session: AsyncSession, nonce: str, expires: datetime) -> None:
+    """Remember an ID token's nonce until the token expires; a second sign-in with it is a replay (Duplicate)."""
+    session.add(OidcLogin(nonce_hash=hashlib.sha256(nonce.encode()).hexdigest(), expires=expires))
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Duplicate("this sign-in was already used", property="nonce") from None
 
 
 async def _set_groups(session: AsyncSession, user_id: uuid.UUID, source_id: uuid.UUID, groups: frozenset[str]) -> None:

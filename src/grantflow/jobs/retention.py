@@ -2,7 +2,7 @@
 
 - Refresh tokens and authorization codes, once they have expired and a grace period has passed (used and revoked
   ones expire too, so reuse of a stolen token is still detected while it could matter).
-- Login attempt counters whose throttling window has ended.
+- Login attempt counters whose throttling window has ended, and OpenID sign-in nonces once their token expired.
 - Outbox messages that are done (sent, failed, suppressed, skipped), after `retention_outbox_days`.
 - Audit events after `retention_audit_days` (0 keeps them for ever).
 Requests, grants and users are the record itself and are never removed by age.
@@ -22,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from grantflow.audit.models import AuditEvent
 from grantflow.config import Config
 from grantflow.db import transaction
+from grantflow.identity.models import OidcLogin
 from grantflow.notification.models import OutboxMessage, OutboxStatus
 from grantflow.oauth import throttle
 from grantflow.oauth.models import AuthorizationFlow, LoginAttempts, RefreshToken
@@ -49,6 +50,7 @@ def rules(config: Config, now: datetime) -> Iterator[Rule]:
     yield Rule("refresh tokens", RefreshToken.token_hash, RefreshToken.expires <= credentials)
     yield Rule("authorization codes", AuthorizationFlow.login_token_hash, AuthorizationFlow.expires <= credentials)
     yield Rule("login attempt counters", LoginAttempts.key, LoginAttempts.window_start <= now - throttle.WINDOW)
+    yield Rule("OpenID sign-in nonces", OidcLogin.nonce_hash, OidcLogin.expires <= now)
     outbox = now - timedelta(days=config.retention_outbox_days)
     yield Rule("sent mail", OutboxMessage.id, OutboxMessage.status.in_(DONE) & (OutboxMessage.created <= outbox))
     if config.retention_audit_days:

@@ -11,7 +11,14 @@ from grantflow.errors import ErrorCode
 from grantflow.http.deps import AnyUser
 from grantflow.http.responses import NO_BODY
 from grantflow.oauth import service
-from grantflow.oauth.schemas import LoginErrorBody, LoginIn, LoginOut, OAuthErrorBody, TokenResponse
+from grantflow.oauth.schemas import (
+    LoginErrorBody,
+    LoginIn,
+    LoginOut,
+    OAuthErrorBody,
+    TokenExchangeIn,
+    TokenResponse,
+)
 from grantflow.runtime import RuntimeDep
 
 router = APIRouter(tags=["auth"])
@@ -109,6 +116,17 @@ async def authorize(
 async def login(request: Request, runtime: RuntimeDep, body: LoginIn) -> LoginOut:
     code, state = await service.login(runtime, body.username, body.password, body.token, _source(request))
     return LoginOut(code=code, state=state)
+
+
+@router.post(
+    "/token/login",
+    response_model=TokenResponse,
+    response_model_exclude_none=True,
+    responses=LOGIN_ERRORS,
+    summary="Exchange an ID token of a configured OpenID provider for a grantflow token (PrivX token exchange)",
+)
+async def token_login(request: Request, runtime: RuntimeDep, body: TokenExchangeIn) -> TokenResponse:
+    return await service.exchange_token(runtime, body.token, body.client_id, _source(request))
 
 
 @router.post("/logout", summary="End the caller's session: its refresh tokens stop working", **NO_BODY)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, RootModel
+from pydantic import BaseModel, Field, RootModel
 
 from grantflow.errors import ErrorBody, ErrorCode
 
@@ -19,6 +19,14 @@ class LoginIn(BaseModel):
     username: str
     password: str
     token: str
+
+
+class TokenExchangeIn(BaseModel):
+    """PrivX's token exchange body; `scope` is accepted and ignored (scopes come from the user's roles)."""
+
+    token: str = Field(min_length=1, max_length=16384)
+    client_id: str = Field(default="privx-external", max_length=100)
+    scope: str = Field(default="", max_length=2000)
 
 
 class LoginOut(BaseModel):

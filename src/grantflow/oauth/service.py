@@ -22,14 +22,17 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+import jwt
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.auth.tokens import EXTERNAL_CLIENT_ID
+from grantflow.auth.tokens import AUDIENCES, EXTERNAL_CLIENT_ID
 from grantflow.db import transaction
 from grantflow.grant import service as grant_service
-from grantflow.identity import directory
+from grantflow.identity import directory, oidc
+from grantflow.identity import service as identity_service
+from grantflow.identity.models import SourceKind
 from grantflow.kit.passwords import HashingBusy
 from grantflow.oauth import throttle
 from grantflow.oauth.models import AuthorizationFlow, OAuthClient, RefreshToken
@@ -294,6 +297,35 @@ async def end_user_sessions(session: AsyncSession, user_id: uuid.UUID, now: date
     await session.execute(
         update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked.is_(None)).values(revoked=now)
     )
+
+
+async def exchange_token(runtime: Runtime, token: str, client_id: str, source: str) -> TokenResponse:
+    """PrivX's token exchange (`token/login`): an ID token of a configured OpenID provider, for a grantflow
+    token of the user it names (made or updated from its claims, groups and roles included)."""
+    counters = _counters(None, source)
+    await _admit(runtime, counters)
+    if client_id not in AUDIENCES:
+        raise OAuthError("invalid_client", "unknown client", 401)
+    try:
+        issuer = str(jwt.decode(token, options={"verify_signature": False}).get("iss", "")).rstrip("/")
+    except jwt.PyJWTError:
+        raise OAuthError("invalid_grant", "the token is not a JWT") from None
+    async with transaction(runtime.sessionmaker, writes=False) as session:
+        providers = await identity_service.list_sources(session, SourceKind.OIDC)
+    provider = next((p for p in providers if p.enabled and p.settings.get("issuer") == issuer), None)
+    if provider is None:
+        raise OAuthError("invalid_grant", "the token's issuer is not a configured identity source")
+    settings, _ = identity_service.oidc_connection_of(provider, runtime.secret_box)
+    try:
+        claims = await oidc.PROVIDERS.verify(settings, token, runtime.clock.now())
+    except oidc.OidcError as refused:
+        raise OAuthError("invalid_grant", str(refused)) from None
+    user = await directory.oidc_sign_in(runtime, provider.id, claims, None)
+    if user.disabled:
+        raise OAuthError("invalid_grant", "the user is disabled")
+    await throttle.forgive(runtime.sessionmaker, counters)
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        return await _issue(session, runtime, user, client_id)
 
 
 # -- authorization code with PKCE (the flow privx-sdk-go performs) -------------------------------------------------

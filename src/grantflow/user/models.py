@@ -16,9 +16,10 @@ class SourceType(StrEnum):
     LOCAL = "LOCAL"
     API_CLIENT = "API-CLIENT"
     LDAP = "LDAP"  # from an LDAP / Active Directory source: signs in by binding to the directory
+    OIDC = "OIDC"  # from an OpenID Connect provider: signs in there, never with a password here
 
 
-DIRECTORY_TYPES = frozenset({SourceType.LDAP})
+DIRECTORY_TYPES = frozenset({SourceType.LDAP, SourceType.OIDC})
 
 
 class User(Stamped, Base):

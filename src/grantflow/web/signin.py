@@ -1,16 +1,20 @@
-"""Signing in and out of the web UI with a local username and password (the token endpoint's checks)."""
+"""Signing in and out of the web UI with a username and password (the token endpoint's checks), and the page
+that offers the organisation's OpenID providers too (external.py)."""
 
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from grantflow.db import transaction
 from grantflow.engine_settings import service as settings_service
+from grantflow.identity import service as identity_service
+from grantflow.identity.models import SourceKind
 from grantflow.oauth import service as oauth_service
-from grantflow.runtime import RuntimeDep
+from grantflow.runtime import Runtime, RuntimeDep
 from grantflow.user import service as user_service
 from grantflow.web import sessions
 from grantflow.web.pages import (
@@ -30,8 +34,12 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 SIGN_IN_COOKIE = "grantflow_sign_in"
 
 
-def _sign_in_page(request: Request, next_path: str, error: str = "", username: str = "", status: int = 200) -> Response:
+async def _sign_in_page(
+    request: Request, next_path: str, error: str = "", username: str = "", status: int = 200
+) -> Response:
     token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
+    async with transaction(request.app.state.runtime.sessionmaker, writes=False) as session:
+        providers = [s for s in await identity_service.list_sources(session, SourceKind.OIDC) if s.enabled]
     page = render(
         request,
         "sign_in.html",
@@ -41,6 +49,7 @@ def _sign_in_page(request: Request, next_path: str, error: str = "", username: s
         error=error,
         username=username,
         sign_in_token=token,
+        providers=providers,
     )
     _set_cookie(request, page, SIGN_IN_COOKIE, token, max_age=3600)
     return page
@@ -58,7 +67,7 @@ async def sign_in_form(request: Request, viewer: OptionalViewer, next: str = "/"
     next_path = safe_return_path(next)
     if viewer is not None:
         return redirect(next_path)
-    return _sign_in_page(request, next_path)
+    return await _sign_in_page(request, next_path)
 
 
 @router.post("/sign-in")
@@ -69,7 +78,7 @@ async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
     username, password = form_text(form, "username"), form.get("password")
     next_path = safe_return_path(form_text(form, "next"))
     if not username or not isinstance(password, str) or not password:
-        return _sign_in_page(request, next_path, "Enter your username and password.", username, status=400)
+        return await _sign_in_page(request, next_path, "Enter your username and password.", username, status=400)
     source = request.client.host if request.client else "unknown"
     try:
         user = await oauth_service.authenticate_user(runtime, username, password, source)
@@ -79,16 +88,22 @@ async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
             if refused.status_code == 429
             else "The username or password is not right."
         )
-        return _sign_in_page(request, next_path, message, username, status=refused.status_code)
+        return await _sign_in_page(request, next_path, message, username, status=refused.status_code)
+    response = await signed_in(request, runtime, user.id, next_path)
+    response.delete_cookie(SIGN_IN_COOKIE, path="/")
+    return response
+
+
+async def signed_in(request: Request, runtime: Runtime, user_id: uuid.UUID, next_path: str) -> Response:
+    """Open a web session for the user and send the browser on to `next_path` with its cookie."""
     now = runtime.clock.now()
     async with transaction(runtime.sessionmaker, writes=True) as session:
-        token = await sessions.open_session(session, await user_service.get_user(session, user.id), runtime.config, now)
+        token = await sessions.open_session(session, await user_service.get_user(session, user_id), runtime.config, now)
         # Behind a TLS-terminating proxy grantflow sees http; the public address says whether browsers use https.
         public = (await settings_service.get_settings(session)).privx_backend_address
     secure = public.startswith("https://")
     response: Response = RedirectResponse(next_path, status_code=303)
     _set_cookie(request, response, COOKIE, token, max_age=runtime.config.web_session_hours * 3600, secure=secure)
-    response.delete_cookie(SIGN_IN_COOKIE, path="/")
     return response
 
 

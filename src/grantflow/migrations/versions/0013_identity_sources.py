@@ -1,4 +1,4 @@
-"""identity sources: LDAP sources, directory users and groups, role source rules, implicit memberships
+"""identity sources: LDAP and OpenID sources, their users and groups, role source rules, implicit memberships
 
 Revision ID: 0013
 Revises: 0012
@@ -65,6 +65,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", "source_id", "group", name="pk_user_groups"),
     )
+    op.create_table(
+        "oidc_logins",
+        sa.Column("nonce_hash", sa.String(64), nullable=False),
+        sa.Column("expires", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("nonce_hash", name="pk_oidc_logins"),
+    )
+    op.create_index("ix_oidc_logins_expires", "oidc_logins", ["expires"])
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("source_id", sa.Uuid(), nullable=True))
         batch.add_column(sa.Column("external_id", sa.String(1000), nullable=False, server_default=""))
@@ -91,5 +98,7 @@ def downgrade() -> None:
         batch.drop_column("disabled")
         batch.drop_column("external_id")
         batch.drop_column("source_id")
+    op.drop_index("ix_oidc_logins_expires", table_name="oidc_logins")
+    op.drop_table("oidc_logins")
     op.drop_table("user_groups")
     op.drop_table("sources")
