@@ -106,6 +106,7 @@ suffix "{base}"
 rootdn "{root}"
 rootpw {root_password}
 directory {folder}/db
+{limits}
 overlay memberof
 memberof-group-oc groupOfNames
 memberof-member-ad member
@@ -137,11 +138,12 @@ def _seed(directory: Directory) -> None:
 
 
 @contextmanager
-def running_directory(folder: Path, tls: bool = True) -> Iterator[Directory]:
+def running_directory(folder: Path, tls: bool = True, service_size_limit: int | None = None) -> Iterator[Directory]:
     """slapd in `folder` on two free ports, with the base entries and a service account; stopped at the end.
 
     Without `tls` the server has no certificate: StartTLS is refused, as by a server (or a man in the middle)
-    that strips it, and only the ldap:// port is served.
+    that strips it, and only the ldap:// port is served. The service account may read any number of entries
+    unless `service_size_limit` says otherwise (slapd's own default is 500).
     """
     if shutil.which(SLAPD) is None:
         raise AssertionError(f"{SLAPD} is missing: apt-get install -y slapd ldap-utils (.ci/run does)")
@@ -149,8 +151,12 @@ def running_directory(folder: Path, tls: bool = True) -> Iterator[Directory]:
     (folder / "db").mkdir(parents=True)
     config = folder / "slapd.conf"
     tls_config = TLS_CONFIG.format(tls=files.ca_cert.parent) if tls else ""
+    size = "unlimited" if service_size_limit is None else str(service_size_limit)
+    limits = f'limits dn.exact="{SERVICE_DN}" size={size}'
     config.write_text(
-        CONFIG.format(folder=folder, tls_config=tls_config, base=BASE, root=ROOT_DN, root_password=ROOT_PASSWORD)
+        CONFIG.format(
+            folder=folder, tls_config=tls_config, base=BASE, root=ROOT_DN, root_password=ROOT_PASSWORD, limits=limits
+        )
     )
     directory = Directory(free_port(), free_port(), files.ca_cert, folder)
     urls = f"{directory.ldap_url}/ {directory.ldaps_url}/" if tls else f"{directory.ldap_url}/"

@@ -4,14 +4,18 @@ around is tried."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from grantflow.identity import directory as identity_directory
 from grantflow.kit.clock import FrozenClock
 from grantflow.runtime import Runtime
 from tests.access_request.test_rules import assert_error
+from tests.compat import privx_go
 from tests.conftest import CLIENT_SECRET
 from tests.factories import TOKEN_URL, WE, World, bearer, role_ref, workflow_body
 from tests.identity.conftest import PASSWORDS, ldap_source
@@ -198,3 +202,37 @@ async def test_the_sync_disables_people_the_directory_no_longer_has(world: World
         auth=("privx-external", CLIENT_SECRET),
     )
     assert refresh.status_code == 400
+
+
+async def test_the_go_sdks_code_flow_signs_a_directory_user_in(
+    world: World, directory: Directory, live_server: str
+) -> None:
+    await _add_source(world, ldap_source(directory))
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        tokens = await asyncio.to_thread(privx_go.log_in, http, "lena", PASSWORDS["lena"])
+    assert tokens["access_token"]
+
+
+async def test_each_source_is_synced_once_per_interval_by_whichever_replica_comes_first(
+    world: World, directory: Directory, runtime: Runtime, clock: FrozenClock
+) -> None:
+    await _add_source(world, ldap_source(directory, sync_interval_minutes=30))
+    assert await identity_directory.run_due(runtime) == 1
+    assert await identity_directory.run_due(runtime) == 0
+    clock.advance(timedelta(minutes=30))
+    assert await identity_directory.run_due(runtime) == 1
+
+
+async def test_a_directory_that_stops_the_search_short_disables_nobody(world: World, tmp_path: Path) -> None:
+    """A size limit cuts the list of people: the sync fails and says why, instead of disabling the rest."""
+    with running_directory(tmp_path / "limited", service_size_limit=2) as limited:
+        for uid in PASSWORDS:
+            limited.add_person(uid, uid.title(), f"{uid}@corp.example", PASSWORDS[uid])
+        source_id = await _add_source(world, ldap_source(limited, group_base=""))
+        for uid in PASSWORDS:
+            assert (await _login(world.client, uid, PASSWORDS[uid])).status_code == 200
+        synced = (await world.client.post(f"{TOOLS}/{source_id}/sync", headers=await world.as_("admin"))).json()
+        assert synced["result"].startswith("failed at search"), synced
+        assert synced["disabled"] == 0
+        for uid in PASSWORDS:
+            assert (await _login(world.client, uid, PASSWORDS[uid])).status_code == 200

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import select
 
 from grantflow.db import transaction
-from grantflow.errors import Duplicate
 from grantflow.identity import ldap, oidc
 from grantflow.identity import service as identity_service
 from grantflow.identity.models import Source, SourceKind
@@ -87,12 +86,9 @@ async def sync_source(runtime: Runtime, source_id: uuid.UUID) -> SyncOut:
     for start in range(0, len(found), SYNC_BATCH):
         async with transaction(runtime.sessionmaker, writes=True) as session:
             stored = await identity_service.get_source(session, source_id)
-            for entry in found[start : start + SYNC_BATCH]:
-                try:
-                    async with session.begin_nested():
-                        present.add((await identity_service.apply_directory_user(session, stored, entry)).id)
-                except Duplicate:
-                    skipped += 1  # a local user has the name: left alone, said in the result
+            applied = await identity_service.apply_directory_users(session, stored, found[start : start + SYNC_BATCH])
+        present.update(applied.user_ids)
+        skipped += applied.skipped
     async with transaction(runtime.sessionmaker, writes=True) as session:
         disabled = await identity_service.disable_missing(
             session, await identity_service.get_source(session, source_id), present

@@ -125,12 +125,24 @@ def _values(entry: dict[str, object], name: str) -> list[str]:
 def _entries(
     connection: ldap3.Connection, base: str, search: str, attributes: list[str]
 ) -> Iterator[tuple[str, dict[str, object]]]:
-    """(dn, attributes) of every entry found, page by page."""
+    """(dn, attributes) of every entry found, page by page; DirectoryError when the server stops short.
+
+    A list cut off by a size or time limit must never pass for the whole directory: the sync would disable
+    everyone beyond the cut.
+    """
     for entry in connection.extend.standard.paged_search(
         base, search, ldap3.SUBTREE, attributes=attributes, paged_size=PAGE_SIZE, generator=True
     ):
         if entry.get("type") == "searchResEntry":
             yield str(entry["dn"]), dict(entry.get("attributes", {}))
+    outcome = connection.result or {}
+    if outcome.get("result", 0) not in (0, 32):  # success, or no such object (an empty base)
+        raise DirectoryError(
+            "search",
+            f"the directory stopped the search: {outcome.get('description')} {outcome.get('message', '')}".strip(),
+            "raise the server's size limit for grantflow's service account (OpenLDAP: limits ... size=unlimited;"
+            " Active Directory pages without limit)",
+        )
 
 
 def find_user(
@@ -169,23 +181,39 @@ def _in_chain(connection: ldap3.Connection, settings: LdapConnection, dn: str) -
     )
 
 
-class GroupResolver:
-    """Groups of users, nested as the source says, reading the group tree at most once per resolver."""
+def _walk(connection: ldap3.Connection, settings: LdapConnection, direct: Iterable[str]) -> frozenset[str]:
+    """The groups above the direct ones, reading each group's own memberOf (a few base reads per sign-in)."""
+    seen: set[str] = set()
+    todo = list(direct)
+    while todo and len(seen) < 1000:
+        group = todo.pop()
+        if normal_dn(group) in seen:
+            continue
+        seen.add(normal_dn(group))
+        if connection.search(group, "(objectClass=*)", ldap3.BASE, attributes=[settings.member_of_attribute]):
+            for entry in connection.response or []:
+                todo.extend(_values(dict(entry.get("attributes", {})), settings.member_of_attribute))
+    return frozenset(seen)
 
-    def __init__(self, connection: ldap3.Connection, settings: LdapConnection) -> None:
+
+class GroupResolver:
+    """Groups of users, nested as the source says. For one user (a sign-in) the nesting is walked up group by
+    group; for everyone (a sync) the group tree is read once."""
+
+    def __init__(self, connection: ldap3.Connection, settings: LdapConnection, *, whole_tree: bool) -> None:
         self._connection = connection
         self._settings = settings
-        self._parents: dict[str, set[str]] | None = None
+        self._parents: dict[str, set[str]] | None = _group_parents(connection, settings) if whole_tree else None
 
     def groups(self, dn: str, attributes: dict[str, object]) -> frozenset[str]:
         direct = _values(attributes, self._settings.member_of_attribute)
         match self._settings.nested_groups:
             case "IN_CHAIN":
                 return _in_chain(self._connection, self._settings, dn) | {normal_dn(g) for g in direct}
-            case "RECURSIVE":
-                if self._parents is None:
-                    self._parents = _group_parents(self._connection, self._settings)
+            case "RECURSIVE" if self._parents is not None:
                 return _closure(direct, self._parents)
+            case "RECURSIVE":
+                return _walk(self._connection, self._settings, direct)
         return frozenset(normal_dn(g) for g in direct)
 
 
@@ -222,16 +250,20 @@ def authenticate(settings: LdapConnection, bind_password: str, username: str, pa
             if refused.stage == "bind":
                 return None
             raise
-        return _user(dn, attributes, settings, GroupResolver(service, settings).groups(dn, attributes))
+        return _user(
+            dn, attributes, settings, GroupResolver(service, settings, whole_tree=False).groups(dn, attributes)
+        )
 
 
 def all_users(settings: LdapConnection, bind_password: str) -> list[DirectoryUser]:
     """Every user the source has, with their groups (one connection, the group tree read once)."""
     with bound(settings, settings.bind_dn, bind_password) as service:
-        resolver = GroupResolver(service, settings)
+        # Each search is read to its end before the next starts: interleaved, they would spoil the paging.
+        people = list(_entries(service, settings.user_base, settings.user_filter, _attributes(settings)))
+        resolver = GroupResolver(service, settings, whole_tree=True)
         return [
             _user(dn, attributes, settings, resolver.groups(dn, attributes))
-            for dn, attributes in _entries(service, settings.user_base, settings.user_filter, _attributes(settings))
+            for dn, attributes in people
             if _first(attributes, settings.username_attribute)
         ]
 

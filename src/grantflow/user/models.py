@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, Text
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grantflow.db import Base, Stamped, uuid_pk
@@ -26,6 +26,7 @@ class User(Stamped, Base):
     """A person or API client that can log in; the id is also its role-store id."""
 
     __tablename__ = "users"
+    __table_args__ = (Index("ix_users_source_entry", "source_id", "external_id"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
     username: Mapped[str] = mapped_column(String(200), unique=True)
@@ -38,7 +39,7 @@ class User(Stamped, Base):
     # The optional PrivX profile fields (full_name, comment, job_title, …), stored as given.
     profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Directory users: the source they come from, their entry there (the DN), and whether the source still has them.
-    source_id: Mapped[uuid.UUID | None] = mapped_column(default=None, index=True)
+    source_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     external_id: Mapped[str] = mapped_column(String(1000), default="")
     disabled: Mapped[bool] = mapped_column(default=False)
     author: Mapped[uuid.UUID | None] = mapped_column(default=None)

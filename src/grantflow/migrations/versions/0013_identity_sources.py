@@ -76,7 +76,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("source_id", sa.Uuid(), nullable=True))
         batch.add_column(sa.Column("external_id", sa.String(1000), nullable=False, server_default=""))
         batch.add_column(sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch.create_index("ix_users_source_id", ["source_id"])
+        batch.create_index("ix_users_source_entry", ["source_id", "external_id"])
     with op.batch_alter_table("roles") as batch:
         batch.add_column(sa.Column("source_rules", sa.JSON(), nullable=False, server_default=NO_RULES))
     op.create_index(
@@ -94,7 +94,7 @@ def downgrade() -> None:
     with op.batch_alter_table("roles") as batch:
         batch.drop_column("source_rules")
     with op.batch_alter_table("users") as batch:
-        batch.drop_index("ix_users_source_id")
+        batch.drop_index("ix_users_source_entry")
         batch.drop_column("disabled")
         batch.drop_column("external_id")
         batch.drop_column("source_id")
