@@ -34,8 +34,9 @@ async def sign_in(runtime: Runtime, username: str, password: str, known: User | 
     could not answer and none said yes.
     """
     async with transaction(runtime.sessionmaker, writes=False) as session:
-        if known is not None and known.source_id is not None:
-            candidates = [await identity_service.get_source(session, known.source_id)]
+        if known is not None:  # only their own source may sign them in; none, when it was deleted
+            own = await session.get(Source, known.source_id) if known.source_id else None
+            candidates = [own] if own is not None else []
         else:
             candidates = await identity_service.list_sources(session, SourceKind.LDAP)
     failures = 0

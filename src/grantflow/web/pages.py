@@ -77,6 +77,8 @@ def menu(viewer: Viewer | None) -> list[tuple[str, str]]:
         items.append(("/admin/workflows", "Workflows"))
     if p.has(Scope.ROLES_MANAGE, Scope.USERS_MANAGE):
         items.append(("/admin/people", "Roles and users"))
+    if p.has(Scope.SOURCES_VIEW, Scope.SOURCES_MANAGE):
+        items.append(("/admin/sources", "Sign-in sources"))
     if p.has(Scope.WORKFLOWS_MANAGE):
         items.append(("/admin/settings", "Settings"))
     if p.is_admin:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
-from grantflow.web import admin, approver, external, requester, signin
+from grantflow.web import admin, approver, external, requester, signin, sources
 
 router = APIRouter(include_in_schema=False)
-for pages in (signin.router, external.router, requester.router, approver.router, admin.router):
+for pages in (signin.router, external.router, requester.router, approver.router, admin.router, sources.router):
     router.include_router(pages)
 
 STATIC_PATH = "/ui/static"
