@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -38,6 +38,8 @@ client_app = _group("API clients (log in with the password or client_credentials
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(role_app, name="role")
+source_app = _group("Identity sources: LDAP / Active Directory and OpenID Connect (docs/identity.md).")
+app.add_typer(source_app, name="source")
 tls_app = _group("TLS certificates.")
 keys_app = _group("Token-signing keys.")
 app.add_typer(keys_app, name="keys")
@@ -313,6 +315,111 @@ def keys_rotate(config_file: ConfigFile = None) -> None:
 
     typer.echo(f"new signing key {_run(run())}")
     typer.echo(f"running servers start signing with it within {SIGNING_KEY_REFRESH_SECONDS:.0f} s (they re-read keys)")
+
+
+@source_app.command("list")
+def source_list(config_file: ConfigFile = None) -> None:
+    """Every source: id, kind, name and the last sync's result."""
+    from grantflow.identity import service as identity_service
+
+    config = _prepared(config_file)
+
+    async def run() -> list[str]:
+        async with admin_session(config) as session:
+            return [
+                f"{s.id}  {s.kind:5}  {s.name}  {s.last_sync_result or ''}".rstrip()
+                for s in await identity_service.list_sources(session)
+            ]
+
+    typer.echo("\n".join(_run(run())))
+
+
+@source_app.command("add")
+def source_add(
+    file: Annotated[Path, typer.Argument(help="the source as POST /role-store/api/v1/sources takes it (JSON)")],
+    secret_stdin: Annotated[bool, typer.Option(help="read the bind password or client secret from stdin")] = False,
+    config_file: ConfigFile = None,
+) -> None:
+    """Add an LDAP or OpenID Connect source; prints its id."""
+    import json
+
+    from grantflow.identity import service as identity_service
+    from grantflow.identity.schemas import SourceIn
+
+    config = _prepared(config_file)
+    try:
+        fields = json.loads(file.read_text())
+    except (OSError, ValueError) as unreadable:
+        _fail(f"{file}: {unreadable}")
+    if secret_stdin and isinstance(fields.get("connection"), dict):
+        key = "client_secret" if str(fields["connection"].get("type", "")).upper() == "OIDC" else "bind_password"
+        fields["connection"][key] = sys.stdin.readline().rstrip("\n")
+    body = _valid(SourceIn, fields)
+
+    async def run() -> str:
+        async with admin_session(config) as session:
+            return str((await identity_service.create_source(session, body, load_secret_box(config))).id)
+
+    typer.echo(_run(run()))
+
+
+def _source_work(config: Config, name: str, work: Callable[[Any, Any], Coroutine[Any, Any, T]]) -> T:
+    """Run `work(runtime, source)` for the source called `name`."""
+    from grantflow.identity import service as identity_service
+    from grantflow.kit.clock import SystemClock
+    from grantflow.runtime import open_runtime
+
+    async def run() -> T:
+        async with open_runtime(config, SystemClock()) as runtime:
+            async with runtime.sessionmaker() as session:
+                found = [s for s in await identity_service.list_sources(session) if s.name == name]
+            if not found:
+                _fail(f"no source {name!r}")
+            return await work(runtime, found[0])
+
+    return _run(run())
+
+
+@source_app.command("test")
+def source_test(name: Annotated[str, typer.Argument(help="the source's name")], config_file: ConfigFile = None) -> None:
+    """Test a source's connection, stage by stage (no secret is printed); exit 1 when it fails."""
+    from grantflow.identity import ldap, oidc
+    from grantflow.identity import service as identity_service
+    from grantflow.identity.models import SourceKind
+
+    async def work(runtime: Any, source: Any) -> tuple[dict[str, str], str]:
+        if source.kind == SourceKind.OIDC:
+            return await oidc.test_provider(*identity_service.oidc_connection_of(source, runtime.secret_box))
+        if source.kind != SourceKind.LDAP:
+            return {"source": "the local user store needs no connection"}, ""
+        settings, secret = identity_service.ldap_connection_of(source, runtime.secret_box)
+        details, failed = await asyncio.to_thread(ldap.test_connection, settings, secret)
+        return details, (failed.hint or failed.message) if failed else ""
+
+    details, problem = _source_work(_prepared(config_file), name, work)
+    for key, value in details.items():
+        typer.echo(f"{key}: {value}")
+    if problem:
+        _fail(problem)
+
+
+@source_app.command("sync")
+def source_sync(
+    name: Annotated[str, typer.Argument(help="the LDAP source's name")], config_file: ConfigFile = None
+) -> None:
+    """Sync an LDAP source now (the background jobs do it every sync_interval_minutes)."""
+    from grantflow.identity import directory
+    from grantflow.identity.models import SourceKind
+
+    async def work(runtime: Any, source: Any) -> str:
+        if source.kind != SourceKind.LDAP:
+            _fail(f"{name} is not an LDAP source: only directories are synced")
+        return (await directory.sync_source(runtime, source.id)).result
+
+    result = _source_work(_prepared(config_file), name, work)
+    typer.echo(result)
+    if not result.startswith("ok"):
+        raise typer.Exit(1)
 
 
 def main() -> None:
