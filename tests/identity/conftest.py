@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from grantflow.identity import oidc
 from tests.identity.directory import (
     GROUPS,
     PEOPLE,
@@ -18,6 +19,13 @@ from tests.identity.directory import (
     person_dn,
     running_directory,
 )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's provider is new (a port may come round again with another key): nothing cached is carried over."""
+    monkeypatch.setattr(oidc, "PROVIDERS", oidc.Providers())
+
 
 PASSWORDS = {"lena": "lena-directory-pw", "omar": "omar-directory-pw", "petra": "petra-directory-pw"}
 

@@ -103,7 +103,8 @@ def log_in(browser: httpx.Client, location: str, username: str) -> str:
 
 
 @contextmanager
-def running_provider(folder: Path, redirect_uris: list[str]) -> Iterator[IdentityProvider]:
+def running_provider(folder: Path, redirect_uris: list[str], port: int | None = None) -> Iterator[IdentityProvider]:
+    """oidc-provider on `port` (a free one by default) with a new signing key, until the context ends."""
     node = shutil.which("node")
     if node is None or not (FOLDER / "node_modules" / "oidc-provider").exists():
         raise AssertionError("node and oidc-provider are needed: cd tests/identity/oidc && npm ci (.ci/run does)")
@@ -111,7 +112,7 @@ def running_provider(folder: Path, redirect_uris: list[str]) -> Iterator[Identit
     kid = uuid.uuid4().hex[:8]
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key))
     jwk.update(kid=kid, alg="RS256", use="sig")
-    port = free_port()
+    port = port or free_port()
     config = {
         "port": port,
         "jwks": {"keys": [jwk]},

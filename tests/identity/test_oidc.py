@@ -18,6 +18,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from grantflow.identity import oidc
 from grantflow.kit.clock import FrozenClock
 from tests.compat.privx_python import PrivXLike
 from tests.conftest import CLIENT_SECRET
@@ -213,3 +214,22 @@ async def test_a_provider_user_cannot_use_the_password_grant(world: World, idp: 
         auth=("privx-external", CLIENT_SECRET),
     )
     assert answer.status_code == 400
+
+
+async def test_a_rotated_provider_key_is_fetched_when_a_token_names_it(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider restarts with a new key: the first token that names it makes grantflow fetch the JWKS again
+    (normally at most every 10 s; here at once, so the test need not wait)."""
+    monkeypatch.setattr(oidc, "JWKS_RETRY_SECONDS", 0.0)
+    with running_provider(tmp_path / "before", [CALLBACK]) as before:
+        await _add_provider(world, before)
+        exchange = {"token": before.forge(), "client_id": "privx-external"}
+        assert (await world.client.post(EXCHANGE, json=exchange)).status_code == 200
+        port = int(httpx.URL(before.issuer).port or 0)
+    with running_provider(tmp_path / "after", [CALLBACK], port=port) as after:
+        assert after.kid != before.kid
+        rotated = await world.client.post(EXCHANGE, json={"token": after.forge(), "client_id": "privx-external"})
+        assert rotated.status_code == 200, rotated.text
+        stale = await world.client.post(EXCHANGE, json={"token": before.forge(), "client_id": "privx-external"})
+        assert stale.status_code == 400  # the retired key is no longer published
