@@ -233,3 +233,13 @@ async def test_a_rotated_provider_key_is_fetched_when_a_token_names_it(
         assert rotated.status_code == 200, rotated.text
         stale = await world.client.post(EXCHANGE, json={"token": before.forge(), "client_id": "privx-external"})
         assert stale.status_code == 400  # the retired key is no longer published
+
+
+async def test_a_provider_cannot_sign_someone_in_as_a_local_user(world: World, idp: IdentityProvider) -> None:
+    """The token names `alice`, a local user: grantflow does not hand her account to the provider."""
+    await _add_provider(world, idp)
+    taken = await world.client.post(
+        EXCHANGE, json={"token": idp.forge(sub="x-1", preferred_username="alice"), "client_id": "privx-external"}
+    )
+    assert taken.status_code == 400
+    assert taken.json()["error"] == "invalid_grant"

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.auth.tokens import AUDIENCES, EXTERNAL_CLIENT_ID
 from grantflow.db import transaction
+from grantflow.errors import Duplicate
 from grantflow.grant import service as grant_service
 from grantflow.identity import directory, oidc
 from grantflow.identity import service as identity_service
@@ -161,10 +162,13 @@ def _hashing_turn() -> Iterator[None]:
         raise OAuthError("temporarily_unavailable", busy.message, 503, retry_after=busy.retry_after) from busy
 
 
-async def authenticate_user(runtime: Runtime, username: str, password: str, source: str) -> User:
+async def authenticate_user(
+    runtime: Runtime, username: str, password: str, source: str, *, directories: bool = True
+) -> User:
     """A person's username and password, under the login throttle; OAuthError (400, 429 or 503) when refused.
 
-    The attempt is counted before the password is checked, and no database connection is held while it is.
+    The attempt is counted before the password is checked, and no database connection is held while it is. A
+    name grantflow does not know is tried against the LDAP sources unless `directories` is off (API clients).
     """
     if "\x00" in username or "\x00" in password:
         raise OAuthError("invalid_grant", "invalid username or password")  # no account is named so
@@ -178,7 +182,7 @@ async def authenticate_user(runtime: Runtime, username: str, password: str, sour
     else:
         with _hashing_turn():
             user = await user_service.verify_credential(runtime.passwords, credential, password)
-        if user is None and known is None:  # perhaps a directory's user signing in for the first time
+        if user is None and known is None and directories:  # perhaps a directory user's first sign-in
             user = await _directory_sign_in(runtime, username, password, None)
     if user is None or user.disabled:
         raise OAuthError("invalid_grant", "invalid username or password")
@@ -248,7 +252,7 @@ async def password_grant(
 async def client_credentials_grant(runtime: Runtime, client: tuple[str, str], source: str) -> TokenResponse:
     """An API client authenticates as itself: client_id is its id, client_secret its secret. No refresh token."""
     try:
-        user = await authenticate_user(runtime, client[0], client[1], source)
+        user = await authenticate_user(runtime, client[0], client[1], source, directories=False)
     except OAuthError as exc:
         if exc.status_code == 429:
             raise
@@ -320,7 +324,10 @@ async def exchange_token(runtime: Runtime, token: str, client_id: str, source: s
         claims = await oidc.PROVIDERS.verify(settings, token, runtime.clock.now())
     except oidc.OidcError as refused:
         raise OAuthError("invalid_grant", str(refused)) from None
-    user = await directory.oidc_sign_in(runtime, provider.id, claims, None)
+    try:
+        user = await directory.oidc_sign_in(runtime, provider.id, claims, None)
+    except Duplicate as taken:  # the token's username is a user of another source
+        raise OAuthError("invalid_grant", taken.message) from None
     if user.disabled:
         raise OAuthError("invalid_grant", "the user is disabled")
     await throttle.forgive(runtime.sessionmaker, counters)

@@ -106,8 +106,10 @@ async def callback(request: Request, runtime: RuntimeDep, state: str = "", code:
         user = await directory.oidc_sign_in(runtime, source_id, claims, flow["nonce"])
     except oidc.OidcError as refused:
         raise InvalidRequestData(f"the sign-in was refused: {refused}", property="id_token") from None
-    except Duplicate:
-        raise InvalidRequestData("this sign-in was already used: sign in again", property="nonce") from None
+    except Duplicate as taken:
+        if taken.property == "nonce":
+            raise InvalidRequestData("this sign-in was already used: sign in again", property="nonce") from None
+        raise InvalidRequestData(taken.message, property="username") from None  # the name is another user's
     if user.disabled:
         raise InvalidRequestData("your account is disabled", property="user")
     response = await signed_in(request, runtime, user.id, flow["next"])
