@@ -25,13 +25,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.identity.conftest import ldap_source
 from tests.identity.directory import (
-    GROUPS,
-    PEOPLE,
     ROOT_DN,
     ROOT_PASSWORD,
-    SERVICE_DN,
-    SERVICE_PASSWORD,
     Directory,
     group_dn,
     person_dn,
@@ -74,24 +71,7 @@ def _seed(server: Directory, people: int) -> None:
 
 
 def _source(server: Directory) -> SourceIn:
-    return SourceIn.model_validate(
-        {
-            "name": "bench directory",
-            "connection": {
-                "address": server.ldap_url,
-                "starttls": True,
-                "ca_file": str(server.ca_file),
-                "bind_dn": SERVICE_DN,
-                "bind_password": SERVICE_PASSWORD,
-                "user_base": PEOPLE,
-                "user_filter": "(objectClass=inetOrgPerson)",
-                "username_attribute": "uid",
-                "display_name_attribute": "cn",
-                "email_attribute": "mail",
-                "group_base": GROUPS,
-            },
-        }
-    )
+    return SourceIn.model_validate({**ldap_source(server), "name": "bench directory"})
 
 
 async def _database(backend: str, folder: Path) -> str:

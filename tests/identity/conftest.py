@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from grantflow.identity import oidc
+from tests.factories import World
 from tests.identity.directory import (
     GROUPS,
     PEOPLE,
@@ -63,3 +64,20 @@ def ldap_source(directory: Directory, **connection: Any) -> dict[str, Any]:
             **connection,
         },
     }
+
+
+async def add_source(world: World, body: dict[str, Any]) -> str:
+    """Add a source as the administrator; its id."""
+    created = await world.client.post("/role-store/api/v1/sources", json=body, headers=await world.as_("admin"))
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def map_group(world: World, role: str, source_id: str, group: str) -> None:
+    """Give the role to every member of the source's group (PrivX's source rules on the role)."""
+    admin = await world.as_("admin")
+    url = f"/role-store/api/v1/roles/{world.roles[role].id}"
+    current = (await world.client.get(url, headers=admin)).json()
+    rules = {"type": "GROUP", "match": "ANY", "rules": [{"type": "RULE", "source": source_id, "search_string": group}]}
+    answer = await world.client.put(url, json={**current, "source_rules": rules}, headers=admin)
+    assert answer.status_code == 200, answer.text

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -18,7 +17,7 @@ from tests.access_request.test_rules import assert_error
 from tests.compat import privx_go
 from tests.conftest import CLIENT_SECRET
 from tests.factories import TOKEN_URL, WE, World, bearer, role_ref, workflow_body
-from tests.identity.conftest import PASSWORDS, ldap_source
+from tests.identity.conftest import PASSWORDS, add_source, ldap_source, map_group
 from tests.identity.directory import Directory, group_dn, person_dn, running_directory
 
 RS = "/role-store/api/v1"
@@ -40,28 +39,11 @@ async def _token(client: httpx.AsyncClient, username: str) -> dict[str, str]:
     return bearer(answer.json()["access_token"])
 
 
-async def _add_source(world: World, body: dict[str, Any]) -> str:
-    created = await world.client.post(SOURCES, json=body, headers=await world.as_("admin"))
-    assert created.status_code == 201, created.text
-    return str(created.json()["id"])
-
-
-async def _map_group(world: World, role: str, source_id: str, group: str) -> None:
-    """Give the role to every member of the directory group (PrivX's source rules on the role)."""
-    admin = await world.as_("admin")
-    current = (await world.client.get(f"{RS}/roles/{world.roles[role].id}", headers=admin)).json()
-    rules = {"type": "GROUP", "match": "ANY", "rules": [{"type": "RULE", "source": source_id, "search_string": group}]}
-    answer = await world.client.put(
-        f"{RS}/roles/{world.roles[role].id}", json={**current, "source_rules": rules}, headers=admin
-    )
-    assert answer.status_code == 200, answer.text
-
-
 async def test_directory_people_sign_in_request_and_approve_until_the_directory_says_otherwise(
     world: World, directory: Directory, runtime: Runtime, clock: FrozenClock
 ) -> None:
-    source_id = await _add_source(world, ldap_source(directory))
-    await _map_group(world, "team-leads", source_id, group_dn("approvers"))  # leads are nested in approvers
+    source_id = await add_source(world, ldap_source(directory))
+    await map_group(world, "team-leads", source_id, group_dn("approvers"))  # leads are nested in approvers
     await world.create_workflow(
         workflow_body(world.roles["linux-admins"], ("ANY", [world.roles["team-leads"]]), max_active_requests=-1)
     )
@@ -102,8 +84,8 @@ async def test_directory_people_sign_in_request_and_approve_until_the_directory_
 async def test_the_role_store_shows_directory_roles_as_implicit_and_put_leaves_them(
     world: World, directory: Directory
 ) -> None:
-    source_id = await _add_source(world, ldap_source(directory))
-    await _map_group(world, "security", source_id, f"(memberOf={group_dn('engineers')})")
+    source_id = await add_source(world, ldap_source(directory))
+    await map_group(world, "security", source_id, f"(memberOf={group_dn('engineers')})")
     await _token(world.client, "lena")  # her first sign-in makes her user
     admin = await world.as_("admin")
     found = (await world.client.post(f"{RS}/users/search", json={"keywords": "lena"}, headers=admin)).json()
@@ -121,7 +103,7 @@ async def test_sources_are_listed_as_privx_lists_them_and_the_password_is_write_
     world: World, directory: Directory
 ) -> None:
     admin = await world.as_("admin")
-    source_id = await _add_source(world, ldap_source(directory))
+    source_id = await add_source(world, ldap_source(directory))
     listed = (await world.client.get(SOURCES, headers=admin)).json()
     assert {s["name"] for s in listed["items"]} == {"Local users", "Corp directory"}  # the SDK example looks for it
     shown = (await world.client.get(f"{SOURCES}/{source_id}", headers=admin)).text
@@ -141,12 +123,12 @@ async def test_sources_are_listed_as_privx_lists_them_and_the_password_is_write_
 
 async def test_an_empty_password_never_signs_in(world: World, directory: Directory) -> None:
     """This slapd, like Active Directory, answers a DN with an empty password as an (anonymous) success."""
-    await _add_source(world, ldap_source(directory))
+    await add_source(world, ldap_source(directory))
     assert (await _login(world.client, "lena", "")).status_code == 400
 
 
 async def test_a_filter_in_the_username_matches_nobody(world: World, directory: Directory) -> None:
-    await _add_source(world, ldap_source(directory))
+    await add_source(world, ldap_source(directory))
     for guess in ("le*", "*)(uid=lena", "lena)(|(uid=*", "*"):
         answer = await _login(world.client, guess, PASSWORDS["lena"])
         assert answer.status_code == 400, (guess, answer.text)
@@ -156,7 +138,7 @@ async def test_a_filter_in_the_username_matches_nobody(world: World, directory: 
 async def test_a_directory_user_cannot_use_a_local_password_nor_take_a_local_name(
     world: World, directory: Directory
 ) -> None:
-    await _add_source(world, ldap_source(directory))
+    await add_source(world, ldap_source(directory))
     directory.add_person("alice", "Alice Impostor", "alice@corp.example", "impostor-pw")
     assert (await _login(world.client, "alice", "impostor-pw")).status_code == 400  # alice is a local user
     assert (await _login(world.client, "alice", "alice-password")).status_code == 200
@@ -164,7 +146,7 @@ async def test_a_directory_user_cannot_use_a_local_password_nor_take_a_local_nam
 
 async def test_a_certificate_from_another_ca_is_refused(world: World, directory: Directory, tmp_path: Path) -> None:
     with running_directory(tmp_path / "other") as other:
-        source_id = await _add_source(world, ldap_source(directory, ca_file=str(other.ca_file)))
+        source_id = await add_source(world, ldap_source(directory, ca_file=str(other.ca_file)))
     tested = (await world.client.post(f"{TOOLS}/{source_id}/test", headers=await world.as_("admin"))).json()
     assert tested["status"] == "ERROR"
     assert "starttls" in tested["details"]
@@ -173,14 +155,14 @@ async def test_a_certificate_from_another_ca_is_refused(world: World, directory:
 
 
 async def test_ldaps_with_the_right_ca_signs_in(world: World, directory: Directory) -> None:
-    await _add_source(world, ldap_source(directory, address=directory.ldaps_url, starttls=False))
+    await add_source(world, ldap_source(directory, address=directory.ldaps_url, starttls=False))
     assert (await _login(world.client, "lena", PASSWORDS["lena"])).status_code == 200
 
 
 async def test_a_server_that_strips_starttls_is_never_used_in_the_clear(world: World, tmp_path: Path) -> None:
     with running_directory(tmp_path / "stripped", tls=False) as stripped:
         stripped.add_person("lena", "Lena Berg", "lena@corp.example", PASSWORDS["lena"])
-        source_id = await _add_source(world, ldap_source(stripped))
+        source_id = await add_source(world, ldap_source(stripped))
         tested = (await world.client.post(f"{TOOLS}/{source_id}/test", headers=await world.as_("admin"))).json()
         assert tested["status"] == "ERROR"
         assert "starttls" in tested["details"]
@@ -188,7 +170,7 @@ async def test_a_server_that_strips_starttls_is_never_used_in_the_clear(world: W
 
 
 async def test_the_sync_disables_people_the_directory_no_longer_has(world: World, directory: Directory) -> None:
-    source_id = await _add_source(world, ldap_source(directory))
+    source_id = await add_source(world, ldap_source(directory))
     admin = await world.as_("admin")
     assert (await world.client.post(f"{TOOLS}/{source_id}/sync", headers=admin)).json()["users"] == 3
     lena = await _login(world.client, "lena", PASSWORDS["lena"])
@@ -207,7 +189,7 @@ async def test_the_sync_disables_people_the_directory_no_longer_has(world: World
 async def test_the_go_sdks_code_flow_signs_a_directory_user_in(
     world: World, directory: Directory, live_server: str
 ) -> None:
-    await _add_source(world, ldap_source(directory))
+    await add_source(world, ldap_source(directory))
     with httpx.Client(base_url=live_server, timeout=30) as http:
         tokens = await asyncio.to_thread(privx_go.log_in, http, "lena", PASSWORDS["lena"])
     assert tokens["access_token"]
@@ -216,7 +198,7 @@ async def test_the_go_sdks_code_flow_signs_a_directory_user_in(
 async def test_each_source_is_synced_once_per_interval_by_whichever_replica_comes_first(
     world: World, directory: Directory, runtime: Runtime, clock: FrozenClock
 ) -> None:
-    await _add_source(world, ldap_source(directory, sync_interval_minutes=30))
+    await add_source(world, ldap_source(directory, sync_interval_minutes=30))
     assert await identity_directory.run_due(runtime) == 1
     assert await identity_directory.run_due(runtime) == 0
     clock.advance(timedelta(minutes=30))
@@ -228,7 +210,7 @@ async def test_a_directory_that_stops_the_search_short_disables_nobody(world: Wo
     with running_directory(tmp_path / "limited", service_size_limit=2) as limited:
         for uid in PASSWORDS:
             limited.add_person(uid, uid.title(), f"{uid}@corp.example", PASSWORDS[uid])
-        source_id = await _add_source(world, ldap_source(limited, group_base=""))
+        source_id = await add_source(world, ldap_source(limited, group_base=""))
         for uid in PASSWORDS:
             assert (await _login(world.client, uid, PASSWORDS[uid])).status_code == 200
         synced = (await world.client.post(f"{TOOLS}/{source_id}/sync", headers=await world.as_("admin"))).json()

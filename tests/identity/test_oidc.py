@@ -23,6 +23,7 @@ from grantflow.kit.clock import FrozenClock
 from tests.compat.privx_python import PrivXLike
 from tests.conftest import CLIENT_SECRET
 from tests.factories import World, make_api_client
+from tests.identity.conftest import map_group
 from tests.identity.provider import CLIENT_ID, IdentityProvider, log_in, running_provider
 from tests.identity.provider import CLIENT_SECRET as IDP_SECRET
 
@@ -59,16 +60,6 @@ async def _add_provider(world: World, idp: IdentityProvider, **connection: Any) 
     return str(created.json()["id"])
 
 
-async def _map_group(world: World, role: str, source_id: str, group: str) -> None:
-    admin = await world.as_("admin")
-    current = (await world.client.get(f"{RS}/roles/{world.roles[role].id}", headers=admin)).json()
-    rules = {"type": "GROUP", "match": "ANY", "rules": [{"type": "RULE", "source": source_id, "search_string": group}]}
-    answer = await world.client.put(
-        f"{RS}/roles/{world.roles[role].id}", json={**current, "source_rules": rules}, headers=admin
-    )
-    assert answer.status_code == 200, answer.text
-
-
 async def _start(world: World, source_id: str) -> str:
     """grantflow sends the browser to the provider; where to."""
     started = await world.client.get(f"/sign-in/oidc/start/{source_id}?next=/")
@@ -96,7 +87,7 @@ async def test_signing_in_to_the_web_ui_with_the_provider_gives_the_groups_roles
     world: World, idp: IdentityProvider
 ) -> None:
     source_id = await _add_provider(world, idp)
-    await _map_group(world, "team-leads", source_id, "leads")
+    await map_group(world, "team-leads", source_id, "leads")
     page = await world.client.get("/sign-in")
     assert "Sign in with Corp IdP" in page.text
     back = _at_provider(await _start(world, source_id), "theo")
@@ -148,7 +139,7 @@ async def test_the_python_sdk_exchanges_a_provider_token(
     world: World, idp: IdentityProvider, tls_server: tuple[str, int, str], session: Any, runtime: Any
 ) -> None:
     source_id = await _add_provider(world, idp)
-    await _map_group(world, "security", source_id, "sre")
+    await map_group(world, "security", source_id, "sre")
     client, secret = await make_api_client(session, runtime, "exchanger")
     host, port, ca = tls_server
     api = PrivXLike(host, port, ca, "privx-external", CLIENT_SECRET)
