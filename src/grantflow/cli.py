@@ -383,24 +383,16 @@ def _source_work(config: Config, name: str, work: Callable[[Any, Any], Coroutine
 @source_app.command("test")
 def source_test(name: Annotated[str, typer.Argument(help="the source's name")], config_file: ConfigFile = None) -> None:
     """Test a source's connection, stage by stage (no secret is printed); exit 1 when it fails."""
-    from grantflow.identity import ldap, oidc
-    from grantflow.identity import service as identity_service
-    from grantflow.identity.models import SourceKind
+    from grantflow.identity import directory
 
-    async def work(runtime: Any, source: Any) -> tuple[dict[str, str], str]:
-        if source.kind == SourceKind.OIDC:
-            return await oidc.test_provider(*identity_service.oidc_connection_of(source, runtime.secret_box))
-        if source.kind != SourceKind.LDAP:
-            return {"source": "the local user store needs no connection"}, ""
-        settings, secret = identity_service.ldap_connection_of(source, runtime.secret_box)
-        details, failed = await asyncio.to_thread(ldap.test_connection, settings, secret)
-        return details, (failed.hint or failed.message) if failed else ""
+    async def work(runtime: Any, source: Any) -> Any:
+        return await directory.test_source(runtime, source)
 
-    details, problem = _source_work(_prepared(config_file), name, work)
-    for key, value in details.items():
+    outcome = _source_work(_prepared(config_file), name, work)
+    for key, value in outcome.details.items():
         typer.echo(f"{key}: {value}")
-    if problem:
-        _fail(problem)
+    if outcome.status != "OK":
+        _fail(outcome.hint or "the connection test failed")
 
 
 @source_app.command("sync")
@@ -409,11 +401,8 @@ def source_sync(
 ) -> None:
     """Sync an LDAP source now (the background jobs do it every sync_interval_minutes)."""
     from grantflow.identity import directory
-    from grantflow.identity.models import SourceKind
 
     async def work(runtime: Any, source: Any) -> str:
-        if source.kind != SourceKind.LDAP:
-            _fail(f"{name} is not an LDAP source: only directories are synced")
         return (await directory.sync_source(runtime, source.id)).result
 
     result = _source_work(_prepared(config_file), name, work)

@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import select
 
 from grantflow.db import transaction
+from grantflow.errors import InvalidRequestData
 from grantflow.identity import ldap, oidc
 from grantflow.identity import service as identity_service
 from grantflow.identity.models import Source, SourceKind
-from grantflow.identity.schemas import SyncOut
+from grantflow.identity.schemas import SourceTestOut, SyncOut
 from grantflow.runtime import Runtime
 from grantflow.runtime.turns import claim_turn
 from grantflow.user.models import User
@@ -71,10 +72,30 @@ async def oidc_sign_in(runtime: Runtime, source_id: uuid.UUID, claims: dict[str,
         )
 
 
+async def test_source(runtime: Runtime, source: Source) -> SourceTestOut:
+    """The connection test of any source, stage by stage, with a hint when it fails (never a secret)."""
+    if source.kind == SourceKind.OIDC:
+        details, hint = await oidc.test_provider(*identity_service.oidc_connection_of(source, runtime.secret_box))
+        return SourceTestOut(status="ERROR" if hint else "OK", details=details, hint=hint)
+    if source.kind != SourceKind.LDAP:
+        return SourceTestOut(status="OK", details={"source": "the local user store needs no connection"})
+    settings, secret = identity_service.ldap_connection_of(source, runtime.secret_box)
+    details, failed = await asyncio.to_thread(ldap.test_connection, settings, secret)
+    if failed is None:
+        return SourceTestOut(status="OK", details=details)
+    return SourceTestOut(status="ERROR", details=details, hint=failed.hint or failed.message)
+
+
 async def sync_source(runtime: Runtime, source_id: uuid.UUID) -> SyncOut:
     """Read every user of the source and bring grantflow's copy in line: names, e-mail, groups, roles, disabled."""
     async with transaction(runtime.sessionmaker, writes=False) as session:
         source = await identity_service.get_source(session, source_id)
+    if source.kind != SourceKind.LDAP:
+        raise InvalidRequestData(
+            f"{source.name} is not an LDAP source: only directories are synced; other users are updated each "
+            "time they sign in",
+            property="source_id",
+        )
     settings, bind_password = identity_service.ldap_connection_of(source, runtime.secret_box)
     try:
         found = await asyncio.to_thread(ldap.all_users, settings, bind_password)

@@ -3,17 +3,14 @@ test and sync."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from fastapi import APIRouter, Response, status
 
 from grantflow.db import ReadSessionDep, SessionDep
-from grantflow.errors import InvalidRequestData
 from grantflow.http.deps import SourcesManage, SourcesView
 from grantflow.http.responses import NO_BODY
-from grantflow.identity import directory, ldap, oidc, service
-from grantflow.identity.models import SourceKind
+from grantflow.identity import directory, service
 from grantflow.identity.schemas import SourceIn, SourceOut, SourceTestOut, SyncOut
 from grantflow.kit.schema import Identifier, ResultSet
 from grantflow.runtime import RuntimeDep
@@ -62,23 +59,10 @@ async def delete_source(source_id: uuid.UUID, _: SourcesManage, session: Session
 async def test_source(
     source_id: uuid.UUID, _: SourcesManage, session: ReadSessionDep, runtime: RuntimeDep
 ) -> SourceTestOut:
-    source = await service.get_source(session, source_id)
-    if source.kind == SourceKind.OIDC:
-        details, problem = await oidc.test_provider(*service.oidc_connection_of(source, runtime.secret_box))
-        return SourceTestOut(status="ERROR" if problem else "OK", details=details, hint=problem)
-    if source.kind != SourceKind.LDAP:
-        return SourceTestOut(status="OK", details={"source": "the local user store needs no connection"})
-    settings, bind_password = service.ldap_connection_of(source, runtime.secret_box)
-    details, failed = await asyncio.to_thread(ldap.test_connection, settings, bind_password)
-    if failed is None:
-        return SourceTestOut(status="OK", details=details)
-    return SourceTestOut(status="ERROR", details=details, hint=failed.hint)
+    return await directory.test_source(runtime, await service.get_source(session, source_id))
 
 
 @extension_router.post("/sources/{source_id}/sync", response_model=SyncOut, summary="Sync a source now")
 async def sync_source(source_id: uuid.UUID, _: SourcesManage, session: ReadSessionDep, runtime: RuntimeDep) -> SyncOut:
-    if (await service.get_source(session, source_id)).kind != SourceKind.LDAP:
-        raise InvalidRequestData(
-            "only LDAP sources are synced; other users are updated each time they sign in", property="source_id"
-        )
+    await service.get_source(session, source_id)
     return await directory.sync_source(runtime, source_id)

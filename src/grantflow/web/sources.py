@@ -3,7 +3,6 @@ a connection, sync a directory now, delete a source. The same services and scope
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -12,10 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.auth.scopes import Scope
 from grantflow.db import ReadSessionDep, SessionDep
-from grantflow.errors import Duplicate, InvalidRequestData
-from grantflow.identity import directory, ldap, oidc
+from grantflow.errors import Duplicate
+from grantflow.identity import directory
 from grantflow.identity import service as identity_service
-from grantflow.identity.models import SourceKind
 from grantflow.identity.schemas import SourceIn
 from grantflow.runtime import RuntimeDep
 from grantflow.web.admin import require
@@ -123,16 +121,8 @@ async def test_source(
 ) -> Response:
     require(viewer, Scope.SOURCES_MANAGE)
     source = await identity_service.get_source(session, source_id)
-    if source.kind == SourceKind.OIDC:
-        details, hint = await oidc.test_provider(*identity_service.oidc_connection_of(source, runtime.secret_box))
-        failed = bool(hint)
-    elif source.kind == SourceKind.LDAP:
-        settings, secret = identity_service.ldap_connection_of(source, runtime.secret_box)
-        details, problem = await asyncio.to_thread(ldap.test_connection, settings, secret)
-        hint, failed = (problem.hint if problem else ""), problem is not None
-    else:
-        details, hint, failed = {"source": "the local user store needs no connection"}, "", False
-    test = {"name": source.name, "ok": not failed, "details": details, "hint": hint}
+    outcome = await directory.test_source(runtime, source)
+    test = {"name": source.name, "ok": outcome.status == "OK", "details": outcome.details, "hint": outcome.hint}
     return await _page(request, session, viewer, test=test)
 
 
@@ -141,8 +131,7 @@ async def sync_source(
     source_id: uuid.UUID, viewer: SignedIn, _form: CheckedForm, session: ReadSessionDep, runtime: RuntimeDep
 ) -> Response:
     require(viewer, Scope.SOURCES_MANAGE)
-    if (await identity_service.get_source(session, source_id)).kind != SourceKind.LDAP:
-        raise InvalidRequestData("only LDAP directories are synced", property="source_id")
+    await identity_service.get_source(session, source_id)
     await directory.sync_source(runtime, source_id)
     return redirect("/admin/sources?notice=synced")
 
