@@ -67,7 +67,7 @@ async def main(url: str, pool: int) -> None:
             )
         token = runtime.keyring.issue(
             user_id=approver.id,
-            client_id="bench",
+            client_id="privx-external",  # an audience grantflow accepts
             session_id=None,
             scopes=frozenset({"user", "workflowsRequests"}),
             permissions="",
