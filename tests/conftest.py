@@ -60,6 +60,8 @@ def _test_config(url: str, data_dir: Path) -> Config:
         password_memory_cost_kib=8,
         # Tests run background work explicitly (deliver_due, run_due) with a clock they move.
         background_workers=False,
+        # A test process makes hundreds of apps: freezing each one's objects for good would keep them all.
+        gc_gen0_threshold=0,
     )
 
 

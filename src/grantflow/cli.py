@@ -90,6 +90,7 @@ def serve(
         "host": host or config.host,
         "port": port or config.port,
         "http": server.PROTOCOL,
+        "access_log": config.access_log,
         "proxy_headers": False,
         "ssl_certfile": str(tls_cert) if tls_cert else None,
         "ssl_keyfile": str(tls_key) if tls_key else None,

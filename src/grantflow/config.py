@@ -73,6 +73,12 @@ class Config(BaseSettings):
     http_max_headers: int = Field(default=100, ge=10, le=10000)
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     http_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # One line per request in the log (uvicorn's access log, secrets redacted); off saves its cost on busy servers.
+    access_log: bool = True
+    # After start-up the objects made so far are frozen out of the garbage collector's view (they live as long as
+    # the process), and the youngest generation is collected after this many allocations (CPython: 700); 0 keeps
+    # CPython's behaviour.
+    gc_gen0_threshold: int = Field(default=50_000, ge=0, le=10_000_000)
     # `serve --workers N`: the supervisor kills (SIGKILL) and replaces a worker that does not answer its health
     # ping within this time. uvicorn's 5 s lets an overloaded but healthy worker be killed with its requests.
     worker_healthcheck_seconds: int = Field(default=30, ge=5, le=600)
