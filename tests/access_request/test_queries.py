@@ -114,6 +114,22 @@ async def test_search_by_keywords(world: World, queue: dict[str, str]) -> None:
     assert await _search(world, "grace", {"keywords": "%"}) == []
 
 
+async def test_search_finds_what_is_filed_and_forgets_what_is_deleted(world: World, queue: dict[str, str]) -> None:
+    """Short terms, quotes and deletions, on the index SQLite keeps (FTS5) as on PostgreSQL's LIKE."""
+    r = world.roles
+    await world.create_workflow(workflow_body(r["security"], ("ANY", [r["team-leads"]])))
+    filed = await world.request_role("carol", "security", request_justification='Ticket "Q-7" on Ünïcode host')
+    assert filed.status_code == 201, filed.text
+    new = filed.json()["id"]
+    assert await _search(world, "grace", {"keywords": '"q-7"'}) == [new]
+    assert await _search(world, "grace", {"keywords": "q-"}) == [new]  # two characters: below the trigram index
+    assert await _search(world, "grace", {"keywords": "ünïcode"}) == [new]
+    assert await _search(world, "grace", {"keywords": "q-7 zx-81"}) == []  # every keyword must match
+    deleted = await world.client.delete(f"{WE}/requests/{new}", headers=await world.as_("admin"))
+    assert deleted.status_code == 200, deleted.text
+    assert await _search(world, "grace", {"keywords": "q-7"}) == []
+
+
 async def test_search_cannot_widen_what_the_caller_sees(world: World, queue: dict[str, str]) -> None:
     assert await _search(world, "erin", {"keywords": "alice"}) == []
     assert await _search(world, "alice", {"keywords": "db-owners"}) == []

@@ -6,7 +6,22 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select, true, tuple_, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -141,9 +156,13 @@ async def list_requests(
     mapped = await role_service.mapped_role_ids(session, principal.user_id, now)
     if request_filter == RequestFilter.ACTIVE_APPROVALS and search is None and page.sortkey == "created":
         return await _approver_queue(session, principal.user_id, mapped, page)
-    conditions = [_filter_condition(principal, request_filter, mapped, session.get_bind().dialect.name)]
+    dialect = session.get_bind().dialect.name
+    conditions = [_filter_condition(principal, request_filter, mapped, dialect)]
     if search is not None:
-        conditions += _search_conditions(search)
+        # SQLite's search index pays off when the caller may see everything; a user's own list is small, and
+        # reading every indexed match of a common word to intersect it with that list cost 34 times the LIKE.
+        everything = sees_everything(principal) and request_filter in (None, RequestFilter.ALL)
+        conditions += _search_conditions(search, dialect if everything else "")
     return await paginate(session, select(AccessRequest).where(*conditions), page, SORT_KEYS, AccessRequest.id)
 
 
@@ -257,15 +276,22 @@ async def _approver_queue(
     return int(count or 0), [rows[i] for i in ids if i in rows]
 
 
-def _search_conditions(search: SearchIn) -> list[ColumnElement[bool]]:
+def _search_conditions(search: SearchIn, dialect: str) -> list[ColumnElement[bool]]:
     """Every keyword must appear; the window keeps requests alive at some moment in it.
+
+    Keywords are substrings of the request's search text: PostgreSQL's trigram index serves the LIKE; with
+    `dialect` "sqlite", keywords of three characters or more go to the FTS5 trigram index (migration 0014), shorter
+    ones are LIKE.
 
     A request is in the window when it was created before the window ends and last changed after it starts.
     """
     terms = [t for t in search.keywords.lower().replace(",", " ").split() if t][:MAX_KEYWORDS]
+    indexed = [t for t in terms if len(t) >= TRIGRAM] if dialect == "sqlite" else []
     conditions: list[ColumnElement[bool]] = [
-        AccessRequest.search_text.like(f"%{_escape_like(t)}%", escape="\\") for t in terms
+        AccessRequest.search_text.like(f"%{_escape_like(t)}%", escape="\\") for t in terms if t not in indexed
     ]
+    if indexed:
+        conditions.append(_sqlite_search_index(indexed))
     if search.start_time and search.end_time and search.end_time < search.start_time:
         raise InvalidRequestData("end_time must not be before start_time", property="end_time")
     if search.status:
@@ -275,6 +301,17 @@ def _search_conditions(search: SearchIn) -> list[ColumnElement[bool]]:
     if search.start_time is not None:
         conditions.append(AccessRequest.updated >= search.start_time)
     return conditions
+
+
+TRIGRAM = 3  # FTS5's trigram tokenizer finds substrings of at least three characters
+
+
+def _sqlite_search_index(terms: list[str]) -> ColumnElement[bool]:
+    """Requests whose search text contains every term, found in the FTS5 index (each term a quoted phrase)."""
+    phrases = " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    found = text("SELECT rowid FROM access_requests_search WHERE access_requests_search MATCH :phrases")
+    rowids = found.bindparams(phrases=phrases).columns(column("rowid"))
+    return literal_column("access_requests.rowid").in_(rowids)
 
 
 def _escape_like(term: str) -> str:
