@@ -168,7 +168,7 @@ def spec(scenario: str, ctx: Context, decision_id: str | None = None) -> Spec:
         return Spec("/auth/api/v1/oauth/token", "POST", body, {**form, "Authorization": f"Basic {basic}"})
     if scenario == "get_request":
         return Spec(f"{WE}/requests/{ctx.ids['own_request']}", headers=bearer(READER))
-    if scenario == "active_approvals":
+    if scenario in ("active_approvals", "active_approvals_after_decisions"):
         return Spec(f"{WE}/requests?filter=active_approvals&limit=50", headers=bearer(DECIDER))
     if scenario == "search":
         return Spec(
@@ -363,6 +363,8 @@ SCENARIOS = [
     "search",
     "create_request",
     "decision",
+    # The queue again, now that the decider has thousands of decisions: its cost must not grow with history.
+    "active_approvals_after_decisions",
     "settings",
 ]
 
