@@ -218,3 +218,15 @@ async def test_a_directory_that_stops_the_search_short_disables_nobody(world: Wo
         assert synced["disabled"] == 0
         for uid in PASSWORDS:
             assert (await _login(world.client, uid, PASSWORDS[uid])).status_code == 200
+
+
+async def test_a_filter_the_directory_refuses_is_a_clear_failure(world: World, directory: Directory) -> None:
+    """An administrator's malformed filter: the test says where, sign-in is 503 (not 500), nobody is disabled."""
+    source_id = await add_source(world, ldap_source(directory, user_filter="(objectClass=inetOrgPerson))"))
+    admin = await world.as_("admin")
+    tested = (await world.client.post(f"{TOOLS}/{source_id}/test", headers=admin)).json()
+    assert tested["status"] == "ERROR"
+    assert "search" in tested["details"]
+    assert (await _login(world.client, "lena", PASSWORDS["lena"])).status_code == 503
+    synced = (await world.client.post(f"{TOOLS}/{source_id}/sync", headers=admin)).json()
+    assert synced["result"].startswith("failed at search")

@@ -80,12 +80,16 @@ def bound(settings: LdapConnection, dn: str, password: str) -> Iterator[ldap3.Co
                 raise DirectoryError("bind", f"the bind was refused: {connection.result.get('description')}", "")
         except LDAPException as exc:
             raise DirectoryError("bind", f"the bind failed: {exc}", "") from exc
-        yield connection
+        try:
+            yield connection
+        except LDAPException as exc:  # a search or read the directory refused (a bad filter, a lost connection)
+            raise DirectoryError("search", f"the directory refused a search: {exc}", _SEARCH_HINT) from exc
     finally:
         with contextlib.suppress(LDAPException, OSError):  # after a failed TLS handshake the socket is gone
             connection.unbind()
 
 
+_SEARCH_HINT = "check user_base, user_filter and group_base, and that the service account may read them"
 _TLS_HINT = "check ca_file (the CA that signed the server's certificate) and that the address names the certificate"
 
 
@@ -284,8 +288,4 @@ def test_connection(settings: LdapConnection, bind_password: str) -> tuple[dict[
     except DirectoryError as failed:
         details[failed.stage] = failed.message
         return details, failed
-    except LDAPException as exc:
-        search_failed = DirectoryError("search", f"the search failed: {exc}", "check user_base and user_filter")
-        details["search"] = search_failed.message
-        return details, search_failed
     return details, None
