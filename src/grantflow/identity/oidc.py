@@ -118,7 +118,7 @@ class Providers:
         except jwt.PyJWTError as invalid:
             raise OidcError(f"the token is not valid: {type(invalid).__name__}") from None
         _check_times(claims, now.timestamp())
-        if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+        if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
             raise OidcError("the token's nonce is not the one this sign-in sent")
         return claims
 

@@ -88,7 +88,7 @@ def _flow(request: Request, runtime: Runtime, state: str) -> dict[str, str]:
     flow: dict[str, str] = json.loads(opened)
     if float(flow["expires"]) <= runtime.clock.now().timestamp():
         raise InvalidRequestData("this sign-in took too long: sign in again", property="state")
-    if not hmac.compare_digest(flow["state"], state):
+    if not hmac.compare_digest(flow["state"].encode(), state.encode()):
         raise InvalidRequestData("this sign-in does not belong to this browser: sign in again", property="state")
     return flow
 
@@ -97,7 +97,8 @@ def _flow(request: Request, runtime: Runtime, state: str) -> dict[str, str]:
 async def callback(request: Request, runtime: RuntimeDep, state: str = "", code: str = "", error: str = "") -> Response:
     flow = _flow(request, runtime, state)
     if error or not code:
-        raise InvalidRequestData(f"the sign-in provider did not sign you in ({error or 'no code'})", property="code")
+        reason = (error or "no code")[:100]
+        raise InvalidRequestData(f"the sign-in provider did not sign you in ({reason})", property="code")
     source_id = uuid.UUID(flow["source"])
     settings, secret = await _provider(runtime, source_id)
     try:
