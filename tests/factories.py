@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from grantflow.app import create_app
 from grantflow.config import Config
@@ -180,12 +180,25 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+@dataclass
+class Serving:
+    """An app on its own configuration: a client over httpx, and the runtime behind it."""
+
+    http: httpx.AsyncClient
+    runtime: Runtime
+
+    @property
+    def engine(self) -> AsyncEngine:
+        engine = self.runtime.sessionmaker.kw["bind"]
+        assert isinstance(engine, AsyncEngine)
+        return engine
+
+
 @asynccontextmanager
-async def serving(config: Config, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on its own configuration (a variation of the test's), over httpx; `.app` is the application."""
+async def serving(config: Config, clock: FrozenClock) -> AsyncIterator[Serving]:
+    """The app on its own configuration (a variation of the test's), started and stopped around the block."""
     app = create_app(config, clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://grantflow.test") as http:
-            http.app = app  # type: ignore[attr-defined]
-            yield http
+            yield Serving(http, app.state.runtime)

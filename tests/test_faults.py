@@ -43,7 +43,8 @@ async def test_a_database_cut_off_answers_503_then_recovers_and_loses_nothing(
         proxied = config.model_copy(
             update={"database_url": config.resolved_database_url.replace(f":{target.port}/", f":{proxy.port}/")}
         )
-        async with serving(proxied, clock) as http:
+        async with serving(proxied, clock) as served:
+            http = served.http
             admin = bearer(await token_for(http, "admin", ADMIN_PASSWORD))
             acknowledged: list[str] = []
 
@@ -96,9 +97,10 @@ async def test_too_many_clients_on_postgresql_is_503_too_many_connections(config
     await root.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
     try:
         limited = config.model_copy(update={"database_url": url.replace("//root@", f"//{role}@")})
-        async with serving(limited, clock) as http:
+        async with serving(limited, clock) as served:
+            http = served.http
             admin = bearer(await token_for(http, "admin", ADMIN_PASSWORD))
-            await http.app.state.runtime.sessionmaker.kw["bind"].dispose()  # type: ignore[attr-defined]
+            await served.engine.dispose()
             await root.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT 0')
             _assert_unavailable(await http.get(ROLES, headers=admin), "TOO_MANY_CONNECTIONS")
             await root.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT -1')
@@ -111,9 +113,10 @@ async def test_too_many_clients_on_postgresql_is_503_too_many_connections(config
 
 async def test_a_request_that_finds_no_free_connection_is_503_not_500(config: Config, clock: FrozenClock) -> None:
     small = config.model_copy(update={"database_pool_size": 1, "database_pool_timeout_seconds": 0.2})
-    async with serving(small, clock) as http, AsyncExitStack() as held:
+    async with serving(small, clock) as served, AsyncExitStack() as held:
+        http = served.http
         admin = bearer(await token_for(http, "admin", ADMIN_PASSWORD))
-        engine = http.app.state.runtime.sessionmaker.kw["bind"]  # type: ignore[attr-defined]
+        engine = served.engine
         for _ in range(2):  # pool_size plus its overflow: every connection is busy elsewhere
             connection: AsyncConnection = await held.enter_async_context(engine.connect())
             assert connection is not None

@@ -119,6 +119,17 @@ async def test_sources_are_listed_as_privx_lists_them_and_the_password_is_write_
     plain = ldap_source(directory, starttls=False)
     refused = await world.client.post(SOURCES, json={**plain, "name": "plain"}, headers=admin)
     assert_error(refused, 400, "INVALID_REQUEST_DATA", "connection")
+    for address in ("ldap://127.0.0.1:0", "ldap://127.0.0.1:70000", "ldap://127.0.0.1:x"):
+        bad = await world.client.post(SOURCES, json=ldap_source(directory, address=address), headers=admin)
+        assert_error(bad, 400, "INVALID_REQUEST_DATA", "connection.address")
+    # Made an OpenID provider, the source does not keep the directory's bind password as its client secret.
+    provider = {
+        "name": "Corp directory",
+        "connection": {"type": "OIDC", "issuer": "https://idp.example", "client_id": "gf"},
+    }
+    assert (await world.client.put(f"{SOURCES}/{source_id}", json=provider, headers=admin)).status_code == 200
+    switched = (await world.client.get(f"{SOURCES}/{source_id}", headers=admin)).json()["connection"]
+    assert (switched["type"], switched["client_secret_set"]) == ("OIDC", False)
 
 
 async def test_an_empty_password_never_signs_in(world: World, directory: Directory) -> None:

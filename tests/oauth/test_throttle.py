@@ -51,7 +51,8 @@ async def test_a_burst_of_strangers_logins_leaves_signed_in_users_working(config
             "database_pool_timeout_seconds": 2.0,
         }
     )
-    async with serving(costly, clock) as http:
+    async with serving(costly, clock) as served:
+        http = served.http
         admin = bearer(await token_for(http, "admin", ADMIN_PASSWORD))
         strangers = [
             asyncio.ensure_future(

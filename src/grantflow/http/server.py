@@ -99,6 +99,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- connection and parser callbacks ----------------------------------------------------------------------
 
+    # uvicorn's own override narrows asyncio's BaseTransport to Transport the same way (and says so the same way).
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm(self._limits.header_timeout, "the request headers took too long")

@@ -30,9 +30,11 @@ def _ldap_url(value: str) -> str:
     if parts.scheme not in ("ldap", "ldaps") or not parts.hostname or parts.path not in ("", "/"):
         raise ValueError("an LDAP address is ldaps://host[:port] or ldap://host[:port]")
     try:
-        parts.port  # noqa: B018 - reading it checks it
+        port = parts.port  # urllib refuses what is not a number from 0 to 65535
     except ValueError:
-        raise ValueError("the port is not a number from 1 to 65535") from None
+        port = 0
+    if port == 0:
+        raise ValueError("the port is not a number from 1 to 65535")
     return value
 
 

@@ -68,8 +68,10 @@ async def _check_name(session: AsyncSession, name: str, source_id: uuid.UUID | N
 
 def _store(source: Source, body: SourceIn, box: SecretBox) -> None:
     source.name, source.enabled, source.comment = body.name, body.enabled, body.comment
-    source.kind = body.connection.type
-    source.settings = body.connection.model_dump(mode="json", exclude={"bind_password", "client_secret"})
+    if source.kind != body.connection.type:  # an LDAP bind password is no OpenID client secret, nor the reverse
+        source.kind, source.secret_sealed = body.connection.type, None
+    # The kind is its own column; the settings keep the rest of the connection, without its secret.
+    source.settings = body.connection.model_dump(mode="json", exclude={"type", "bind_password", "client_secret"})
     secret = body.secret()
     if secret is not None:  # write-only: absent or empty keeps the stored one
         source.secret_sealed = box.seal(secret.get_secret_value())
@@ -110,9 +112,10 @@ async def _directory_source(session: AsyncSession, source_id: uuid.UUID) -> Sour
 
 
 def render(source: Source) -> SourceOut:
-    settings = {k: v for k, v in source.settings.items() if k != "type"}
     has_secret = source.secret_sealed is not None
-    connection = ConnectionOut(type=source.kind, bind_password_set=has_secret, client_secret_set=has_secret, **settings)
+    connection = ConnectionOut(
+        type=source.kind, bind_password_set=has_secret, client_secret_set=has_secret, **source.settings
+    )
     return SourceOut(
         id=source.id,
         name=source.name,
