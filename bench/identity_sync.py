@@ -76,7 +76,7 @@ def _source(server: Directory) -> SourceIn:
 
 async def _database(backend: str, folder: Path) -> str:
     if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+        return f"sqlite:///{folder / 'bench.db'}"
     name = f"grantflow_bench_sync_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(f"{PG}/postgres")
     await admin.execute(f'CREATE DATABASE "{name}"')

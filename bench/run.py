@@ -261,7 +261,7 @@ def measure(name: str, url: str, script: str, pid: int | None, seconds: float) -
 
 def database(backend: str, scale: int, data_dir: Path) -> str:
     if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{data_dir / 'grantflow.db'}"
+        return f"sqlite:///{data_dir / 'grantflow.db'}"
     name = f"grantflow_bench_{scale}"
     subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "root", name], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "root", name], check=True)

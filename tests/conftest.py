@@ -76,7 +76,7 @@ def template_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
     data_dir = tmp_path_factory.mktemp("template")
     if request.param == "sqlite":
         path = data_dir / "template.db"
-        prepare(_test_config(f"sqlite+aiosqlite:///{path}", data_dir), FrozenClock(START))
+        prepare(_test_config(f"sqlite:///{path}", data_dir), FrozenClock(START))
         yield str(path)
         return
     name = f"grantflow_template_{uuid.uuid4().hex[:12]}"
@@ -94,7 +94,7 @@ def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
     if template_database.endswith(".db"):
         copy = tmp_path / "grantflow.db"
         shutil.copyfile(template_database, copy)
-        yield f"sqlite+aiosqlite:///{copy}"
+        yield f"sqlite:///{copy}"
         return
     name = f"grantflow_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))

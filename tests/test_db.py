@@ -61,7 +61,7 @@ async def test_a_nested_write_transaction_on_sqlite_fails_at_once_instead_of_wai
 ) -> None:
     from grantflow.db import make_sessionmaker, transaction
 
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/nested.db")
+    engine = create_engine(f"sqlite:///{tmp_path}/nested.db")
     sessions = make_sessionmaker(engine)
     try:
         async with transaction(sessions, writes=True):

@@ -44,7 +44,7 @@ def table(spec: dict[str, Any]) -> str:
 
 
 def current_spec() -> dict[str, Any]:
-    app = create_app(Config(data_dir=Path("/nonexistent"), database_url="sqlite+aiosqlite://"))
+    app = create_app(Config(data_dir=Path("/nonexistent"), database_url="sqlite://"))
     return app.openapi()
 
 

@@ -101,7 +101,7 @@ class Config(BaseSettings):
         """The database URL, defaulting to a SQLite file inside the data directory."""
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'grantflow.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'grantflow.db').resolve()}"
 
     @property
     def smtp_allowed_host_set(self) -> frozenset[str]:

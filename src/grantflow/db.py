@@ -9,16 +9,18 @@ import weakref
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, MetaData, Select, event
+from sqlalchemy import JSON, URL, DateTime, MetaData, Select, event, make_url
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator, Uuid
 
+from grantflow.kit import sqlite
 from grantflow.kit.clock import Clock, SystemClock, utc_now
 
 NAMING_CONVENTION = {
@@ -67,19 +69,24 @@ def uuid_pk() -> Mapped[uuid.UUID]:
 def create_engine(
     url: str, pool_size: int = 10, ping_after_idle_seconds: float = 5.0, pool_timeout: float = 10.0
 ) -> AsyncEngine:
-    """Engine with SQLite made safe for a web server: WAL, foreign keys, busy timeout, explicit BEGIN.
+    """Engine with SQLite made safe for a web server: WAL, foreign keys, explicit BEGIN, run on the loop.
 
     A request that waits `pool_timeout` seconds for a connection gives up (a 503 with Retry-After).
     """
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout
+            sqlite_on_loop(url), pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout
         )
         _configure_sqlite(engine)
         return engine
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout)
     _ping_after_idle(engine, ping_after_idle_seconds)
     return engine
+
+
+def sqlite_on_loop(url: str) -> URL:
+    """A SQLite URL with any driver (`sqlite://`, `sqlite+aiosqlite://`) as grantflow's own (kit/sqlite.py)."""
+    return make_url(url).set(drivername=f"sqlite+{sqlite.DRIVER}")
 
 
 def _ping_after_idle(engine: AsyncEngine, seconds: float) -> None:
@@ -111,12 +118,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN, so that writes can BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+            sqlite.retry_while_busy(partial(dbapi_connection.execute, f"PRAGMA {pragma}"))
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -10,6 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from grantflow.errors import ErrorCode, InvalidRequestData
+from grantflow.kit.sqlite import IN_THREAD
+
+# Statements that may read every match of a list: run off the event loop on SQLite.
+OFF_LOOP = {IN_THREAD: True}
 
 DEFAULT_LIMIT = 50
 
@@ -69,12 +73,15 @@ async def paginate(
     """Total count of the query and the requested page of it, in a stable order.
 
     The page is chosen on the sort key and id alone, then only its rows are read whole: sorting thousands of
-    matches costs little when their wide columns (JSON, search text) are not dragged through the sort.
+    matches costs little when their wide columns (JSON, search text) are not dragged through the sort. Counting
+    and choosing may read every match, so on SQLite they run off the event loop (kit/sqlite.py).
     """
-    count = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    counted = select(func.count()).select_from(query.order_by(None).subquery())
+    count = await session.scalar(counted.execution_options(**OFF_LOOP))
     column = sortkeys[page.sortkey]
     order = [column.desc(), tiebreak.desc()] if page.descending else [column.asc(), tiebreak.asc()]
     chosen = query.with_only_columns(tiebreak).order_by(*order).offset(page.offset).limit(page.limit)
     entity = query.column_descriptions[0]["entity"]
-    rows = await session.scalars(select(entity).where(tiebreak.in_(chosen)).order_by(*order))
+    page_rows = select(entity).where(tiebreak.in_(chosen)).order_by(*order)
+    rows = await session.scalars(page_rows.execution_options(**OFF_LOOP))
     return int(count or 0), list(rows)

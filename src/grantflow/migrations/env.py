@@ -9,6 +9,7 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from grantflow.db import sqlite_on_loop
 from grantflow.models import Base
 
 # Any constant works; replicas starting together queue on it instead of migrating twice.
@@ -29,7 +30,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    target = sqlite_on_loop(url) if url.startswith("sqlite") else url
+    engine = create_async_engine(target, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
