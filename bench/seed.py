@@ -2,7 +2,7 @@
 SQLite: the same rows generated in Python, about a minute for a million).
 
     python bench/seed.py postgresql+asyncpg://root@127.0.0.1/grantflow_bench 1000000
-    python bench/seed.py sqlite+aiosqlite:////tmp/bench/grantflow.db 1000000
+    python bench/seed.py sqlite:////tmp/bench/grantflow.db 1000000
 
 The database is migrated and bootstrapped first. 1 in 50 requests is WAITING, the rest decided; requesters are
 spread over 2,000 users, approvers over 20 roles.
@@ -52,9 +52,9 @@ SEED_SQL = [
        FROM generate_series(1, :n) i""",
     # The entry's copies of the request (status, creation time, requester, target) come from the row itself.
     """INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision, awaiting,
-           request_created, requester_id, target_user_id)
+           step_open, request_created, requester_id, target_user_id)
        SELECT md5('a' || i)::uuid, r.id, 0, 0, md5('r' || ((i + 7) % :roles + 1))::uuid, 'role', r.status,
-           r.status = 'WAITING', r.created, r.requester_id, r.target_user_id
+           r.status = 'WAITING', r.status = 'WAITING', r.created, r.requester_id, r.target_user_id
        FROM generate_series(1, :n) i JOIN access_requests r ON r.id = md5('q' || i)::uuid""",
     "ANALYZE",
 ]
@@ -121,6 +121,7 @@ def seed_sqlite(
                     uid(f"r{role}"),
                     decision,
                     int(waiting),
+                    int(waiting),  # step_open: a seeded request has one step
                     at,
                     user_id,
                     user_id,
@@ -137,7 +138,8 @@ def seed_sqlite(
         )
         db.executemany(
             "INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision, "
-            "awaiting, request_created, requester_id, target_user_id) VALUES (?, ?, 0, 0, ?, 'role', ?, ?, ?, ?, ?)",
+            "awaiting, step_open, request_created, requester_id, target_user_id) "
+            "VALUES (?, ?, 0, 0, ?, 'role', ?, ?, ?, ?, ?, ?)",
             approvers,
         )
     db.commit()
@@ -162,9 +164,9 @@ POOL_SQL = """INSERT INTO access_requests (id, workflow_id, name, requester_id, 
        now() - (i || ' seconds')::interval, now() - (i || ' seconds')::interval, 1, -1
    FROM generate_series(1, :n) i"""
 POOL_APPROVERS_SQL = """INSERT INTO request_approvers
-       (id, request_id, step_index, position, role_id, role_name, decision, awaiting, request_created, requester_id,
-        target_user_id)
-   SELECT md5('ad' || i)::uuid, r.id, 0, 0, md5('r8')::uuid, 'role8', 'WAITING', true, r.created, r.requester_id,
+       (id, request_id, step_index, position, role_id, role_name, decision, awaiting, step_open, request_created,
+        requester_id, target_user_id)
+   SELECT md5('ad' || i)::uuid, r.id, 0, 0, md5('r8')::uuid, 'role8', 'WAITING', true, true, r.created, r.requester_id,
        r.target_user_id
    FROM generate_series(1, :n) i JOIN access_requests r ON r.id = md5('d' || i)::uuid"""
 
@@ -218,8 +220,8 @@ def _seed_pool_sqlite(path: str, n: int) -> None:
     )
     db.executemany(
         "INSERT INTO request_approvers (id, request_id, step_index, position, role_id, role_name, decision, "
-        "awaiting, request_created, requester_id, target_user_id) "
-        "VALUES (?, ?, 0, 0, ?, 'role8', 'WAITING', 1, ?, ?, ?)",
+        "awaiting, step_open, request_created, requester_id, target_user_id) "
+        "VALUES (?, ?, 0, 0, ?, 'role8', 'WAITING', 1, 1, ?, ?, ?)",
         approvers,
     )
     db.commit()

@@ -19,7 +19,7 @@ from tests.conftest import BACKENDS, PG_SERVER, _pg
 @pytest.fixture(params=BACKENDS)
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'upgrade.db'}"
+        yield f"sqlite:///{tmp_path / 'upgrade.db'}"
         return
     name = f"grantflow_upgrade_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
@@ -143,7 +143,8 @@ def test_upgrade_puts_waiting_requests_in_their_approvers_queues(empty_database:
 
     rows = asyncio.run(
         _run(
-            empty_database, "SELECT id, awaiting, requester_id, target_user_id, request_created FROM request_approvers"
+            empty_database,
+            "SELECT id, awaiting, requester_id, target_user_id, request_created, step_open FROM request_approvers",
         )
     )
     by_name = {name: next(r for r in rows if str(r[0]).replace("-", "") == ids[name].hex) for name in entries}
@@ -151,6 +152,13 @@ def test_upgrade_puts_waiting_requests_in_their_approvers_queues(empty_database:
         "decided step": False,
         "current step": True,
         "current step, decided": False,
+        "denied request": False,
+    }
+    # The entries of the step a request waits on, decided or not (what the approver queue leaves out, 0015).
+    assert {name: bool(row[5]) for name, row in by_name.items()} == {
+        "decided step": False,
+        "current step": True,
+        "current step, decided": True,
         "denied request": False,
     }
     for row in by_name.values():

@@ -261,6 +261,25 @@ async def test_the_approver_queue_follows_every_change_of_its_requests(world: Wo
     assert await _approver_queue(world, "frank") == (1, [own])
 
 
+async def test_a_step_the_approver_decided_leaves_their_queue_until_the_next_step(world: World) -> None:
+    """frank holds both roles an ALL step needs: he may decide one entry, not both, and the next step is his again."""
+    r = world.roles
+    await world.create_workflow(
+        workflow_body(r["linux-admins"], ("ALL", [r["team-leads"], r["security"]]), ("ANY", [r["security"]]))
+    )
+    asked = (await world.request_role("alice", "linux-admins")).json()["id"]
+    assert await _approver_queue(world, "frank") == (1, [asked])
+
+    assert (await world.decide("frank", asked, 0)).status_code == 200  # one entry of step 0 decided
+    assert await _approver_queue(world, "frank") == (0, [])
+    assert await _approver_queue(world, "carol") == (1, [asked])  # the security entry still waits
+
+    assert (await world.decide("carol", asked, 0)).status_code == 200  # step 0 done: on to step 1
+    assert await _approver_queue(world, "frank") == (1, [asked])  # his decision was on a step now closed
+    assert (await world.decide("frank", asked, 1)).status_code == 200
+    assert await _approver_queue(world, "frank") == (0, [])
+
+
 async def test_search_by_status_and_no_field_is_silently_ignored(world: World, queue: dict[str, str]) -> None:
     alice, dave = queue["alice"], queue["dave"]
     assert await _search(world, "grace", {"status": "WAITING"}) == [alice]
