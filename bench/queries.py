@@ -63,7 +63,8 @@ async def main(url: str) -> None:
         "filter=active_approvals (user)": listing(user, "active_approvals"),
         "filter=all (auditor)": listing(auditor, "all"),
         "search keywords=user17 (auditor)": listing(auditor, None, SearchIn(keywords="user17@example.com")),
-        "search keywords=ticket 4242 (auditor)": listing(auditor, None, SearchIn(keywords="ticket 424242")),
+        "search keywords=ticket 424242 (auditor)": listing(auditor, None, SearchIn(keywords="ticket 424242")),
+        "search keywords=424242 (auditor)": listing(auditor, None, SearchIn(keywords="424242")),
         "search last 7 days (auditor)": listing(auditor, None, week),
         "search keywords (user, own)": listing(user, None, SearchIn(keywords="ticket")),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -221,11 +222,18 @@ def _awaiting_mine(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> list[ColumnE
     not on a step they already decided. Everything here is in ix_request_approvers_awaiting."""
     return [
         RequestApprover.awaiting == true(),  # rendered as the partial index is written, on both dialects
-        RequestApprover.role_id.in_(role_ids or [uuid.UUID(int=0)]),
+        _of_roles(role_ids),
         RequestApprover.requester_id != user_id,
         RequestApprover.target_user_id != user_id,
         _not_decided_by(user_id),
     ]
+
+
+def _of_roles(role_ids: set[uuid.UUID]) -> ColumnElement[bool]:
+    """One role as an equality, so that the entries come in index order by creation time; several as IN."""
+    if len(role_ids) == 1:
+        return RequestApprover.role_id == next(iter(role_ids))
+    return RequestApprover.role_id.in_(role_ids or [uuid.UUID(int=0)])
 
 
 def _not_decided_by(user_id: uuid.UUID) -> ColumnElement[bool]:
@@ -248,23 +256,58 @@ def _decidable_by(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> Select[uuid.U
 async def _approver_queue(
     session: AsyncSession, user_id: uuid.UUID, role_ids: set[uuid.UUID], page: Page
 ) -> tuple[int, list[AccessRequest]]:
-    """`active_approvals` by creation time, counted and paged on the entries' index alone; then 50 rows read."""
-    entries = select(RequestApprover.request_id, RequestApprover.request_created).where(
-        *_awaiting_mine(user_id, role_ids)
-    )
-    queue = entries.distinct().subquery()  # two of the user's roles may sit on one step
-    count = await session.scalar(select(func.count()).select_from(queue).execution_options(**OFF_LOOP))
-    order = (queue.c.request_created, queue.c.request_id)
-    chosen = (
-        select(queue.c.request_id)
-        .order_by(*(c.desc() if page.descending else c.asc() for c in order))
-        .offset(page.offset)
-        .limit(page.limit)
+    """`active_approvals` by creation time, counted and paged on the entries' index alone; then its rows read.
+
+    Each role's queue is counted on its own; only when two or more have entries can they share a request, and
+    only then is the whole queue made distinct to count it. The page is taken from each role's queue in index
+    order, `offset + limit` entries at most from each, then merged: a request is in the first k of the whole
+    queue only if it is in the first k of one role's. Ordering the whole queue to cut one page from it cost
+    10-16 ms for an approver with 16,000 waiting.
+    """
+    waiting = await _waiting_per_role(session, user_id, role_ids)
+    if not waiting:
+        return 0, []
+    if len(waiting) == 1:
+        count = sum(waiting.values())  # a step has one entry per role: one role's queue has no request twice
+    else:
+        queue = _entries(user_id, set(waiting)).distinct().subquery()
+        count = await session.scalar(select(func.count()).select_from(queue).execution_options(**OFF_LOOP)) or 0
+    merged = union(*(_first_of_role(user_id, r, page) for r in sorted(waiting))).subquery()  # each request once
+    chosen = select(merged.c.request_id).order_by(*_ordered(page, merged.c.request_created, merged.c.request_id))
+    page_ids = chosen.offset(page.offset).limit(page.limit).execution_options(**OFF_LOOP)
+    ids = list(await session.scalars(page_ids))
+    rows = {r.id: r for r in await session.scalars(select(AccessRequest).where(AccessRequest.id.in_(ids)))}
+    return count, [rows[i] for i in ids if i in rows]
+
+
+def _entries(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> Select[uuid.UUID, datetime]:
+    return select(RequestApprover.request_id, RequestApprover.request_created).where(*_awaiting_mine(user_id, role_ids))
+
+
+def _first_of_role(user_id: uuid.UUID, role_id: uuid.UUID, page: Page) -> Select[uuid.UUID, datetime]:
+    """The first `offset + limit` entries of one role's queue, in the page's order (a range of the index)."""
+    order = _ordered(page, RequestApprover.request_created, RequestApprover.request_id)
+    top = _entries(user_id, {role_id}).order_by(*order).limit(page.offset + page.limit).subquery()
+    return select(top.c.request_id, top.c.request_created)
+
+
+def _ordered(page: Page, *columns: Any) -> list[ColumnElement[Any]]:
+    return [c.desc() if page.descending else c.asc() for c in columns]
+
+
+async def _waiting_per_role(
+    session: AsyncSession, user_id: uuid.UUID, role_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """How many entries wait for the user in each of their roles that has any (one index range per role)."""
+    if not role_ids:
+        return {}
+    per_role = (
+        select(RequestApprover.role_id, func.count())
+        .where(*_awaiting_mine(user_id, role_ids))
+        .group_by(RequestApprover.role_id)
         .execution_options(**OFF_LOOP)
     )
-    ids = list(await session.scalars(chosen))
-    rows = {r.id: r for r in await session.scalars(select(AccessRequest).where(AccessRequest.id.in_(ids)))}
-    return int(count or 0), [rows[i] for i in ids if i in rows]
+    return {role_id: int(n) for role_id, n in await session.execute(per_role)}
 
 
 def _search_conditions(search: SearchIn, dialect: str) -> list[ColumnElement[bool]]:
