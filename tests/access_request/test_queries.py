@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from grantflow.access_request import queries
 from grantflow.kit.clock import FrozenClock
 from tests.access_request.test_rules import assert_error
 from tests.factories import WE, World, workflow_body
@@ -128,6 +129,33 @@ async def test_search_finds_what_is_filed_and_forgets_what_is_deleted(world: Wor
     deleted = await world.client.delete(f"{WE}/requests/{new}", headers=await world.as_("admin"))
     assert deleted.status_code == 200, deleted.text
     assert await _search(world, "grace", {"keywords": "q-7"}) == []
+
+
+async def test_an_auditors_search_counts_and_pages_alike_with_few_matches_or_many(
+    world: World, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a search with few matches is counted and ordered from one read of them; with more, by the
+    database, as every search on SQLite: the same count and page either way."""
+    await world.create_workflow(workflow_body(world.roles["linux-admins"], ("ANY", [world.roles["team-leads"]])))
+    filed = []
+    for who in ("alice", "dave", "erin", "heidi"):
+        response = await world.request_role(who, "linux-admins", request_justification=f"quarterly check by {who}")
+        assert response.status_code == 201, response.text
+        filed.append(response.json()["id"])
+        clock.advance(timedelta(minutes=1))
+
+    async def page(sortdir: str) -> tuple[int, list[str]]:
+        params = {"offset": 1, "limit": 2, "sortdir": sortdir}
+        response = await world.client.post(
+            f"{WE}/requests/search", json={"keywords": "quarterly"}, params=params, headers=await world.as_("grace")
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["count"], [item["id"] for item in response.json()["items"]]
+
+    expected = {"ASC": (4, filed[1:3]), "DESC": (4, filed[::-1][1:3])}
+    assert {d: await page(d) for d in expected} == expected  # four matches: read once
+    monkeypatch.setattr(queries, "FEW_MATCHES", 3)
+    assert {d: await page(d) for d in expected} == expected  # more than three: counted and paged by the database
 
 
 async def test_search_cannot_widen_what_the_caller_sees(world: World, queue: dict[str, str]) -> None:

@@ -30,7 +30,7 @@ from grantflow.access_request.schemas import SearchIn
 from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import Scope
 from grantflow.errors import ErrorCode, InvalidRequestData, NotFound, PermissionDenied
-from grantflow.kit.pagination import OFF_LOOP, Page, paginate
+from grantflow.kit.pagination import OFF_LOOP, Page, paginate, paginate_few
 from grantflow.role import service as role_service
 
 SORT_KEYS = {
@@ -42,6 +42,8 @@ SORT_KEYS = {
 
 
 MAX_KEYWORDS = 10
+# A keyword search with no more matches than this reads them once, counting and ordering them in the service.
+FEW_MATCHES = 1000
 
 
 class RequestFilter(StrEnum):
@@ -156,13 +158,19 @@ async def list_requests(
     if request_filter == RequestFilter.ACTIVE_APPROVALS and search is None and page.sortkey == "created":
         return await _approver_queue(session, principal.user_id, mapped, page)
     dialect = session.get_bind().dialect.name
-    conditions = [_filter_condition(principal, request_filter, mapped)]
-    if search is not None:
-        # SQLite's search index pays off when the caller may see everything; a user's own list is small, and
-        # reading every indexed match of a common word to intersect it with that list cost 34 times the LIKE.
-        everything = sees_everything(principal) and request_filter in (None, RequestFilter.ALL)
-        conditions += _search_conditions(search, dialect if everything else "")
-    return await paginate(session, select(AccessRequest).where(*conditions), page, SORT_KEYS, AccessRequest.id)
+    query = select(AccessRequest).where(_filter_condition(principal, request_filter, mapped))
+    if search is None:
+        return await paginate(session, query, page, SORT_KEYS, AccessRequest.id)
+    # The search indexes pay off when the caller may see everything; a user's own list is small, and reading
+    # every indexed match of a common word to intersect it with that list cost 34 times the LIKE (SQLite).
+    everything = sees_everything(principal) and request_filter in (None, RequestFilter.ALL)
+    query = query.where(*_search_conditions(search, dialect if everything else ""))
+    if everything and search.keywords.strip() and dialect == "postgresql":
+        # The trigram lookup is what a search costs there, and paginate would do it twice (25 -> 14 ms for a
+        # selective search at a million requests); SQLite's FTS5 lookup is cheap for a selective term, and for a
+        # common one reading the first thousand matches first cost more than it saved (760 -> 966 ms).
+        return await paginate_few(session, query, page, SORT_KEYS, AccessRequest.id, FEW_MATCHES)
+    return await paginate(session, query, page, SORT_KEYS, AccessRequest.id)
 
 
 async def list_decided_by(session: AsyncSession, user_id: uuid.UUID, page: Page) -> tuple[int, list[AccessRequest]]:

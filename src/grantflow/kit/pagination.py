@@ -85,3 +85,31 @@ async def paginate(
     page_rows = select(entity).where(tiebreak.in_(chosen)).order_by(*order)
     rows = await session.scalars(page_rows.execution_options(**OFF_LOOP))
     return int(count or 0), list(rows)
+
+
+async def paginate_few(
+    session: AsyncSession,
+    query: Select[M],
+    page: Page,
+    sortkeys: Mapping[str, InstrumentedAttribute[Any]],
+    tiebreak: InstrumentedAttribute[Any],
+    at_most: int,
+) -> tuple[int, list[M]]:
+    """`paginate`, reading the matches once when there are no more than `at_most` of them.
+
+    paginate finds the matches twice (to count them, then to choose the page); when that lookup is what costs
+    (a keyword search through an index), the keys of a few matches are read once and counted and ordered here.
+    With more matches than that, it is paginate after all.
+    """
+    column = sortkeys[page.sortkey]
+    keys = query.with_only_columns(tiebreak, column).order_by(None).limit(at_most + 1)
+    found = [tuple(row) for row in await session.execute(keys.execution_options(**OFF_LOOP))]
+    if len(found) > at_most:
+        return await paginate(session, query, page, sortkeys, tiebreak)
+    found.sort(key=lambda key: (key[1], key[0]), reverse=page.descending)  # the order paginate asks SQL for
+    chosen = [key[0] for key in found[page.offset : page.offset + page.limit]]
+    entity = query.column_descriptions[0]["entity"]
+    rows = {
+        getattr(row, tiebreak.key): row for row in await session.scalars(select(entity).where(tiebreak.in_(chosen)))
+    }
+    return len(found), [rows[key] for key in chosen if key in rows]
