@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.config import Config
 from grantflow.kit.clock import FrozenClock
 from grantflow.oauth.service import MAX_FAILURES_PER_ACCOUNT
+from grantflow.runtime import Runtime
 from tests.conftest import ADMIN_PASSWORD, CLIENT_SECRET
-from tests.factories import TOKEN_URL, WE, bearer, serving, token_for
+from tests.factories import TOKEN_URL, WE, bearer, make_api_client, serving, token_for
 
 
 def _password_login(http: httpx.AsyncClient, password: str) -> asyncio.Future[httpx.Response]:
@@ -38,6 +40,19 @@ async def test_concurrent_guesses_get_no_more_tries_than_the_limit(client: httpx
 async def test_successful_logins_do_not_use_up_the_limit(client: httpx.AsyncClient) -> None:
     for _ in range(MAX_FAILURES_PER_ACCOUNT + 5):
         assert (await _password_login(client, ADMIN_PASSWORD)).status_code == 200
+
+
+async def test_a_client_fetching_more_tokens_at_once_than_the_limit_gets_them_all_and_keeps_working(
+    client: httpx.AsyncClient, session: AsyncSession, runtime: Runtime
+) -> None:
+    """A CI system's parallel jobs sharing one API client: every right login succeeds (the ones over the limit wait
+    for those in flight), and the client is not locked out afterwards as it was when refused attempts counted."""
+    api_client, secret = await make_api_client(session, runtime, "ci-jobs")
+    form = {"grant_type": "client_credentials", "client_id": str(api_client.id), "client_secret": secret}
+    at_once = 3 * MAX_FAILURES_PER_ACCOUNT
+    answers = await asyncio.gather(*(client.post(TOKEN_URL, data=form) for _ in range(at_once)))
+    assert [a.status_code for a in answers] == [200] * at_once, {a.text for a in answers if a.status_code != 200}
+    assert (await client.post(TOKEN_URL, data=form)).status_code == 200
 
 
 async def test_a_burst_of_strangers_logins_leaves_signed_in_users_working(config: Config, clock: FrozenClock) -> None:

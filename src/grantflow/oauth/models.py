@@ -63,5 +63,8 @@ class LoginAttempts(Base):
     __tablename__ = "login_attempts"
 
     key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    # Failures plus the attempts in flight: what the limit bounds.
     count: Mapped[int]
+    # Attempts admitted and not settled yet (their password is being checked).
+    in_flight: Mapped[int] = mapped_column(default=0, server_default="0")
     window_start: Mapped[datetime] = mapped_column(index=True)

@@ -16,8 +16,8 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -139,10 +139,13 @@ def _counters(account: str | None, source: str) -> list[throttle.Counter]:
     return counters
 
 
-async def _admit(runtime: Runtime, counters: list[throttle.Counter]) -> None:
+@asynccontextmanager
+async def _attempt(runtime: Runtime, counters: list[throttle.Counter]) -> AsyncIterator[throttle.Attempt]:
+    """One login attempt under the throttle (429 when refused); the block calls `succeeded()` when it was right."""
     try:
-        await throttle.admit(runtime.sessionmaker, counters, runtime.clock.now())
-    except throttle.Throttled as refused:
+        async with throttle.attempt(runtime.sessionmaker, counters, runtime.clock.now()) as outcome:
+            yield outcome
+    except throttle.Throttled as refused:  # raised only on entry, before the block runs
         raise OAuthError(
             "invalid_request", "too many failed logins; try again later", 429, retry_after=refused.retry_after
         ) from refused
@@ -172,21 +175,20 @@ async def authenticate_user(
     """
     if "\x00" in username or "\x00" in password:
         raise OAuthError("invalid_grant", "invalid username or password")  # no account is named so
-    counters = _counters(username, source)
-    await _admit(runtime, counters)
-    async with transaction(runtime.sessionmaker, writes=False) as session:
-        credential = await user_service.find_credential(session, runtime.secret_box, username)
-    known = credential.user
-    if known is not None and known.source_type in DIRECTORY_TYPES:
-        user = await _directory_sign_in(runtime, username, password, known)
-    else:
-        with _hashing_turn():
-            user = await user_service.verify_credential(runtime.passwords, credential, password)
-        if user is None and known is None and directories:  # perhaps a directory user's first sign-in
-            user = await _directory_sign_in(runtime, username, password, None)
-    if user is None or user.disabled:
-        raise OAuthError("invalid_grant", "invalid username or password")
-    await throttle.forgive(runtime.sessionmaker, counters)
+    async with _attempt(runtime, _counters(username, source)) as attempt:
+        async with transaction(runtime.sessionmaker, writes=False) as session:
+            credential = await user_service.find_credential(session, runtime.secret_box, username)
+        known = credential.user
+        if known is not None and known.source_type in DIRECTORY_TYPES:
+            user = await _directory_sign_in(runtime, username, password, known)
+        else:
+            with _hashing_turn():
+                user = await user_service.verify_credential(runtime.passwords, credential, password)
+            if user is None and known is None and directories:  # perhaps a directory user's first sign-in
+                user = await _directory_sign_in(runtime, username, password, None)
+        if user is None or user.disabled:
+            raise OAuthError("invalid_grant", "invalid username or password")
+        attempt.succeeded()
     return user
 
 
@@ -209,13 +211,12 @@ async def _authenticate_client(
         raise OAuthError("invalid_client", "client authentication failed", 401)  # no client is named so
     # Per source only: OAuth client ids are public (privx-external), so counting failures against the client
     # would let anyone lock every login out.
-    counters = _counters(None, source)
-    await _admit(runtime, counters)
-    async with transaction(runtime.sessionmaker, writes=False) as session:
-        found = await session.get(OAuthClient, client[0])
-    if not await _verify(runtime, found.secret_hash if found else None, client[1]) or found is None:
-        raise OAuthError("invalid_client", "client authentication failed", 401)
-    await throttle.forgive(runtime.sessionmaker, counters)
+    async with _attempt(runtime, _counters(None, source)) as attempt:
+        async with transaction(runtime.sessionmaker, writes=False) as session:
+            found = await session.get(OAuthClient, client[0])
+        if not await _verify(runtime, found.secret_hash if found else None, client[1]) or found is None:
+            raise OAuthError("invalid_client", "client authentication failed", 401)
+        attempt.succeeded()
     _check_grant_allowed(found, grant_type)
     return found
 
@@ -306,8 +307,14 @@ async def end_user_sessions(session: AsyncSession, user_id: uuid.UUID, now: date
 async def exchange_token(runtime: Runtime, token: str, client_id: str, source: str) -> TokenResponse:
     """PrivX's token exchange (`token/login`): an ID token of a configured OpenID provider, for a grantflow
     token of the user it names (made or updated from its claims, groups and roles included)."""
-    counters = _counters(None, source)
-    await _admit(runtime, counters)
+    async with _attempt(runtime, _counters(None, source)) as attempt:
+        user = await _user_of_id_token(runtime, token, client_id)
+        attempt.succeeded()
+    async with transaction(runtime.sessionmaker, writes=True) as session:
+        return await _issue(session, runtime, user, client_id)
+
+
+async def _user_of_id_token(runtime: Runtime, token: str, client_id: str) -> User:
     if client_id not in AUDIENCES:
         raise OAuthError("invalid_client", "unknown client", 401)
     try:
@@ -330,9 +337,7 @@ async def exchange_token(runtime: Runtime, token: str, client_id: str, source: s
         raise OAuthError("invalid_grant", taken.message) from None
     if user.disabled:
         raise OAuthError("invalid_grant", "the user is disabled")
-    await throttle.forgive(runtime.sessionmaker, counters)
-    async with transaction(runtime.sessionmaker, writes=True) as session:
-        return await _issue(session, runtime, user, client_id)
+    return user
 
 
 # -- authorization code with PKCE (the flow privx-sdk-go performs) -------------------------------------------------
