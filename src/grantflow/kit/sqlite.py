@@ -56,7 +56,10 @@ def retry_while_busy(work: Callable[[], T]) -> T:
         except sqlite3.OperationalError as error:
             if getattr(error, "sqlite_errorcode", None) not in _RETRYABLE or time.monotonic() + pause > deadline:
                 raise
-        await_(asyncio.sleep(pause)) if in_greenlet() else time.sleep(pause)
+        if in_greenlet():
+            await_(asyncio.sleep(pause))
+        else:
+            time.sleep(pause)
         pause = min(pause * 2, _LONGEST_PAUSE)
 
 
@@ -99,7 +102,7 @@ class _Connection(sqlite3.Connection):
 
 
 def _run(cursor: sqlite3.Cursor, context: Any, work: Callable[[], object]) -> None:
-    if not in_greenlet():  # the sync engine used directly (a migration's run_sync, a test's setup)
+    if not in_greenlet():  # the sync engine called outside SQLAlchemy's asyncio layer
         retry_while_busy(work)
     elif context is not None and context.execution_options.get(IN_THREAD):
         await_(_in_thread(cursor.connection, lambda: retry_while_busy(work)))
