@@ -106,3 +106,25 @@ async def test_a_long_statement_runs_off_the_loop_and_stops_when_its_request_is_
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     async with asyncio.timeout(10), transaction(sessions, writes=False) as session:
         assert await session.scalar(text("SELECT count(*) FROM notes")) == 0
+
+
+async def test_the_rows_of_a_long_statement_are_read_off_the_loop_too(engine: AsyncEngine) -> None:
+    """SQLite finds a query's rows as they are fetched: an IN_THREAD statement's rows are read in its thread."""
+    many = text("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000) SELECT i FROM n")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        async with asyncio.timeout(60), transaction(make_sessionmaker(engine), writes=False) as session:
+            rows = (await session.execute(many.execution_options(**OFF_LOOP))).all()
+    finally:
+        ticker.cancel()
+    assert len(rows) == 2_000_000
+    assert rows[-1] == (2_000_000,)
+    assert ticks > 5  # the loop went on while the two million rows were found

@@ -12,7 +12,8 @@ Two things would stall the loop, and are kept off it:
   asynchronous sleep, up to `BUSY_TIMEOUT_SECONDS`: the loop serves others meanwhile. In-process writers never
   meet this: `grantflow.db` queues them, one at a time.
 - **Statements that read many rows** (list counts, keyword search): a statement run with the execution option
-  `IN_THREAD` goes to a worker thread (sqlite3 releases the GIL while SQLite works), as all of them did before.
+  `IN_THREAD` goes to a worker thread (sqlite3 releases the GIL while SQLite works), as all of them did before,
+  and its rows are read there too, since SQLite does a query's work as its rows are fetched.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -92,8 +94,29 @@ class SQLiteOnLoopDialect(SQLiteDialect_pysqlite):
 
 
 class _Cursor(sqlite3.Cursor):
+    # Rows an IN_THREAD statement read in its worker thread: SQLite finds rows as they are fetched, so reading
+    # them on the loop would do a long statement's work there after all.
+    read_ahead: deque[Any] | None = None
+
     async def _async_soft_close(self) -> None:
         """What AsyncConnection.execute calls on an asyncio driver's cursor when a result is ready: nothing here."""
+
+    def fetchone(self) -> Any:
+        if self.read_ahead is None:
+            return super().fetchone()
+        return self.read_ahead.popleft() if self.read_ahead else None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        if self.read_ahead is None:
+            return super().fetchmany(self.arraysize if size is None else size)
+        count = min(self.arraysize if size is None else size, len(self.read_ahead))
+        return [self.read_ahead.popleft() for _ in range(count)]
+
+    def fetchall(self) -> list[Any]:
+        if self.read_ahead is None:
+            return super().fetchall()
+        rows, self.read_ahead = list(self.read_ahead), deque()
+        return rows
 
 
 class _Connection(sqlite3.Connection):
@@ -101,11 +124,18 @@ class _Connection(sqlite3.Connection):
         return super().cursor(factory)
 
 
-def _run(cursor: sqlite3.Cursor, context: Any, work: Callable[[], object]) -> None:
+def _run(cursor: _Cursor, context: Any, work: Callable[[], object]) -> None:
+    cursor.read_ahead = None
     if not in_greenlet():  # the sync engine called outside SQLAlchemy's asyncio layer
         retry_while_busy(work)
     elif context is not None and context.execution_options.get(IN_THREAD):
-        await_(_in_thread(cursor.connection, lambda: retry_while_busy(work)))
+
+        def execute_and_read() -> None:
+            retry_while_busy(work)
+            if cursor.description is not None:  # a statement that returns rows
+                cursor.read_ahead = deque(super(_Cursor, cursor).fetchall())
+
+        await_(_in_thread(cursor.connection, execute_and_read))
     else:
         retry_while_busy(work)
         # AsyncConnection.execute insists that a statement awaited something (its check for a sync driver given
