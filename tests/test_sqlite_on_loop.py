@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,23 @@ def write_lock_held_elsewhere(engine: AsyncEngine) -> Iterator[sqlite3.Connectio
         other.close()
 
 
+@asynccontextmanager
+async def loop_ticks() -> AsyncIterator[list[int]]:
+    """How often a task that wakes every 10 ms got to run meanwhile: a loop that is never blocked ticks on."""
+    ticks = [0]
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            ticks[0] += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield ticks
+    finally:
+        ticker.cancel()
+
+
 async def test_while_another_process_writes_reads_are_served_and_the_write_waits_its_turn(engine: AsyncEngine) -> None:
     sessions = make_sessionmaker(engine)
 
@@ -79,13 +96,6 @@ async def test_a_write_that_never_gets_the_lock_is_a_503_after_the_busy_timeout(
 
 async def test_a_long_statement_runs_off_the_loop_and_stops_when_its_request_is_cancelled(engine: AsyncEngine) -> None:
     sessions = make_sessionmaker(engine)
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
 
     async def given_up() -> str:
         try:
@@ -95,13 +105,10 @@ async def test_a_long_statement_runs_off_the_loop_and_stops_when_its_request_is_
             return "given up"
         return "finished"
 
-    ticker = asyncio.create_task(tick())
-    try:
+    async with loop_ticks() as ticks:
         # Without the interrupt the cancelled request would wait minutes for its statement; 30 s is the guard.
         assert await asyncio.wait_for(given_up(), 30) == "given up"
-    finally:
-        ticker.cancel()
-    assert ticks > 5  # the loop went on while SQLite counted in a worker thread
+    assert ticks[0] > 5  # the loop went on while SQLite counted in a worker thread
     # The connection came back to the pool idle and serves the next request.
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     async with asyncio.timeout(10), transaction(sessions, writes=False) as session:
@@ -111,20 +118,9 @@ async def test_a_long_statement_runs_off_the_loop_and_stops_when_its_request_is_
 async def test_the_rows_of_a_long_statement_are_read_off_the_loop_too(engine: AsyncEngine) -> None:
     """SQLite finds a query's rows as they are fetched: an IN_THREAD statement's rows are read in its thread."""
     many = text("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000) SELECT i FROM n")
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    try:
-        async with asyncio.timeout(60), transaction(make_sessionmaker(engine), writes=False) as session:
-            rows = (await session.execute(many.execution_options(**OFF_LOOP))).all()
-    finally:
-        ticker.cancel()
+    sessions = make_sessionmaker(engine)
+    async with loop_ticks() as ticks, asyncio.timeout(60), transaction(sessions, writes=False) as session:
+        rows = (await session.execute(many.execution_options(**OFF_LOOP))).all()
     assert len(rows) == 2_000_000
     assert rows[-1] == (2_000_000,)
-    assert ticks > 5  # the loop went on while the two million rows were found
+    assert ticks[0] > 5  # the loop went on while the two million rows were found
