@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -84,24 +85,39 @@ class _Over(Exception):
     window_start: datetime
 
 
+# Attempts that wait for others to settle try again one at a time per event loop (a process serves on one): a
+# burst of strangers' logins must not take every database connection from people who are signed in.
+_retry_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 async def _admit(sessionmaker: async_sessionmaker[AsyncSession], counters: Sequence[Counter], now: datetime) -> None:
     deadline = time.monotonic() + WAIT_FOR_OTHERS_SECONDS
     pause = _FIRST_PAUSE
-    while True:
-        try:
-            async with transaction(sessionmaker, writes=True) as session:
-                for counter in sorted(counters, key=lambda c: c.key):  # the order _lock_order gives
-                    count, in_flight, window_start = await _count(session, counter.key, now)
-                    if count > counter.limit:
-                        raise _Over(count - in_flight, counter.limit, window_start)  # rolled back: not counted
-            return
-        except _Over as over:
-            if over.failures >= over.limit:
-                raise Throttled(max(1, int((over.window_start + WINDOW - now).total_seconds()))) from None
-            if time.monotonic() + pause > deadline:
-                raise Throttled(1) from None
+    over = await _try_admit(sessionmaker, counters, now)
+    while over is not None:
+        if over.failures >= over.limit:
+            raise Throttled(max(1, int((over.window_start + WINDOW - now).total_seconds())))
+        if time.monotonic() + pause > deadline:
+            raise Throttled(1)
         await asyncio.sleep(pause)  # the limit is taken by attempts in flight: wait for them to settle
         pause = min(pause * 2, _LONGEST_PAUSE)
+        async with _retry_turns.setdefault(asyncio.get_running_loop(), asyncio.Lock()):
+            over = await _try_admit(sessionmaker, counters, now)
+
+
+async def _try_admit(
+    sessionmaker: async_sessionmaker[AsyncSession], counters: Sequence[Counter], now: datetime
+) -> _Over | None:
+    """Count the attempt on every counter, or on none of them when one is past its limit (which it returns)."""
+    try:
+        async with transaction(sessionmaker, writes=True) as session:
+            for counter in sorted(counters, key=lambda c: c.key):  # the order _lock_order gives
+                count, in_flight, window_start = await _count(session, counter.key, now)
+                if count > counter.limit:
+                    raise _Over(count - in_flight, counter.limit, window_start)  # rolled back: not counted
+    except _Over as over:
+        return over
+    return None
 
 
 async def _count(session: AsyncSession, key: str, now: datetime) -> tuple[int, int, datetime]:
