@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     column,
     func,
     literal_column,
@@ -26,11 +27,22 @@ from sqlalchemy.orm import aliased
 
 from grantflow.access_request import policy
 from grantflow.access_request.models import AccessRequest, Decision, RequestAction, RequestApprover, RequestStatus
+from grantflow.access_request.records import (
+    ENTRY_COLUMNS,
+    GRANT_COLUMNS,
+    REQUEST_COLUMNS,
+    AnyRequest,
+    EntryRecord,
+    GrantRecord,
+    RequestRecord,
+)
 from grantflow.access_request.schemas import SearchIn
 from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import Scope
 from grantflow.errors import ErrorCode, InvalidRequestData, NotFound, PermissionDenied
+from grantflow.grant.models import Grant
 from grantflow.kit.pagination import OFF_LOOP, Page, paginate, paginate_few
+from grantflow.kit.prepared import Prepared
 from grantflow.role import service as role_service
 
 SORT_KEYS = {
@@ -97,7 +109,34 @@ def sees_everything(principal: Principal) -> bool:
     return principal.has(Scope.REQUESTS_VIEW)
 
 
-async def visible(session: AsyncSession, principal: Principal, request: AccessRequest, now: datetime) -> bool:
+# One request with its grant and its approver entries (one row per entry, at least one row): GET /requests/{id}.
+_ONE_REQUEST = Prepared(
+    select(
+        *(AccessRequest.__table__.c[name] for name in REQUEST_COLUMNS),
+        *(Grant.__table__.c[name] for name in GRANT_COLUMNS),
+        *(RequestApprover.__table__.c[name] for name in ENTRY_COLUMNS),
+    )
+    .select_from(AccessRequest)
+    .outerjoin(Grant, Grant.request_id == AccessRequest.id)
+    .outerjoin(RequestApprover, RequestApprover.request_id == AccessRequest.id)
+    .where(AccessRequest.id == bindparam("request_id"))
+    .order_by(RequestApprover.step_index, RequestApprover.position)
+)
+
+
+async def one_request(session: AsyncSession, request_id: uuid.UUID) -> tuple[RequestRecord, GrantRecord | None] | None:
+    """The request, its approver entries and its grant (None before approval), in one statement."""
+    rows = await _ONE_REQUEST.rows(session, request_id=request_id)
+    if not rows:
+        return None
+    grant_at, entry_at = len(REQUEST_COLUMNS), len(REQUEST_COLUMNS) + len(GRANT_COLUMNS)
+    entries = tuple(EntryRecord(*row[entry_at:]) for row in rows if row[entry_at] is not None)
+    first = rows[0]
+    grant = GrantRecord(*first[grant_at:entry_at]) if first[grant_at] is not None else None
+    return RequestRecord(**dict(zip(REQUEST_COLUMNS, first, strict=False)), approvers=entries), grant
+
+
+async def visible(session: AsyncSession, principal: Principal, request: AnyRequest, now: datetime) -> bool:
     if sees_everything(principal) or principal.user_id in (request.requester_id, request.target_user_id):
         return True
     if any(a.decider_id == principal.user_id for a in request.approvers):
@@ -145,7 +184,7 @@ async def may_decide(session: AsyncSession, principal: Principal, request_id: uu
     return True
 
 
-def may_revoke(request: AccessRequest, principal: Principal) -> bool:
+def may_revoke(request: AnyRequest, principal: Principal) -> bool:
     """Whether this caller may take away the role the request granted (policy.may_revoke)."""
     return policy.may_revoke(
         status=RequestStatus(request.status),

@@ -6,12 +6,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
-from grantflow.access_request import queries
+from grantflow.access_request import queries, records
 from grantflow.access_request.models import AccessRequest, Decision, RequestAction, RequestStatus
+from grantflow.access_request.records import GrantRecord, RequestRecord
 from grantflow.access_request.schemas import AccessRequestOut, ApproverOut, RequestStepOut
 from grantflow.auth.principal import Principal
 from grantflow.errors import NotFound
@@ -24,18 +23,12 @@ async def read_request(
     session: AsyncSession, principal: Principal, request_id: uuid.UUID, now: datetime
 ) -> AccessRequestOut:
     """One request as the caller may see it: request, approvers and grant in one query, then the names in one."""
-    query = (
-        select(AccessRequest, Grant)
-        .outerjoin(Grant, Grant.request_id == AccessRequest.id)
-        .where(AccessRequest.id == request_id)
-        .options(joinedload(AccessRequest.approvers))
-    )
-    row = (await session.execute(query)).unique().first()
-    if row is None or not await queries.visible(session, principal, row[0], now):
+    found = await queries.one_request(session, request_id)
+    if found is None or not await queries.visible(session, principal, found[0], now):
         # Someone else's request is indistinguishable from a missing one.
         raise NotFound("request not found", property="request_id")
-    request, grant = row
-    return (await render(session, principal, [request], {request.id: grant} if grant else {}))[0]
+    request, grant = found
+    return (await _render(session, principal, [request], {request.id: grant} if grant else {}))[0]
 
 
 async def render(
@@ -45,6 +38,15 @@ async def render(
     grants: dict[uuid.UUID, Grant] | None = None,
 ) -> list[AccessRequestOut]:
     """PrivX's request objects with current role and user names; `grants` when the caller already read them."""
+    if grants is None:
+        grants = await grant_service.grants_of_requests(session, [r.id for r in requests])
+    shown = {request_id: records.of_grant(g) for request_id, g in grants.items()}
+    return await _render(session, principal, [records.of_request(r) for r in requests], shown)
+
+
+async def _render(
+    session: AsyncSession, principal: Principal, requests: Sequence[RequestRecord], grants: dict[uuid.UUID, GrantRecord]
+) -> list[AccessRequestOut]:
     handles = Handles()
     for r in requests:
         handles.want_role_ids([r.requested_role_id])
@@ -54,12 +56,12 @@ async def render(
         handles.want_users([r.requester_id, r.target_user_id, r.target_role_revoked_by])
         handles.want_users(a.decider_id for a in r.approvers)
     await handles.load(session)
-    if grants is None:
-        grants = await grant_service.grants_of_requests(session, [r.id for r in requests])
     return [_render_one(r, principal, handles, grants.get(r.id)) for r in requests]
 
 
-def _render_one(r: AccessRequest, principal: Principal, handles: Handles, grant: Grant | None) -> AccessRequestOut:
+def _render_one(
+    r: RequestRecord, principal: Principal, handles: Handles, grant: GrantRecord | None
+) -> AccessRequestOut:
     snap = r.snapshot
     steps = [
         RequestStepOut(

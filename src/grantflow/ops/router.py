@@ -10,13 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import SecurityScopes
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import literal, select
 
 from grantflow import __version__
 from grantflow.auth.scopes import Scope
 from grantflow.db import ReadSessionDep
 from grantflow.errors import DatabaseUnavailable, as_unavailable
 from grantflow.http.deps import authenticate, bearer
+from grantflow.kit.prepared import Prepared
 from grantflow.kit.schema import OutputModel
 from grantflow.notification import outbox
 from grantflow.notification.models import OutboxStatus
@@ -24,6 +25,7 @@ from grantflow.runtime import RuntimeDep
 
 status_router = APIRouter(tags=["status"])
 metrics_router = APIRouter()
+_ANSWER = Prepared(select(literal(1)))
 
 
 class StatusDetail(OutputModel):
@@ -45,7 +47,7 @@ class ServiceStatus(OutputModel):
 @status_router.get("/status", response_model=ServiceStatus, summary="Service status (no token needed)")
 async def service_status(session: ReadSessionDep, runtime: RuntimeDep) -> ServiceStatus:
     try:
-        await session.execute(text("SELECT 1"))
+        await _ANSWER.rows(session)
     except Exception as exc:
         unavailable = as_unavailable(exc) or DatabaseUnavailable()
         raise DatabaseUnavailable(

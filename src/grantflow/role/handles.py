@@ -5,13 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import union_all
+from sqlalchemy import bindparam, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantflow.kit.prepared import Prepared
 from grantflow.kit.schema import RoleHandle, UserHandle
 from grantflow.role import service as role_service
 from grantflow.role.models import StoredRoleRef
 from grantflow.user import service as user_service
+
+_NAMES = Prepared(
+    union_all(
+        role_service.role_names_query(bindparam("role_ids", expanding=True)),
+        user_service.shown_names_query(bindparam("user_ids", expanding=True)),
+    )
+)
 
 
 class Handles:
@@ -34,14 +42,9 @@ class Handles:
 
     async def load(self, session: AsyncSession) -> Handles:
         """The current names of every wanted role and user, in one round trip."""
-        queries = []
-        if self._role_ids:
-            queries.append(role_service.role_names_query(self._role_ids))
-        if self._user_ids:
-            queries.append(user_service.shown_names_query(self._user_ids))
-        if not queries:
+        if not self._role_ids and not self._user_ids:
             return self
-        rows = await session.execute(union_all(*queries) if len(queries) > 1 else queries[0])
+        rows = await _NAMES.rows(session, role_ids=list(self._role_ids), user_ids=list(self._user_ids))
         for entity_id, name, kind in rows:
             (self._roles if kind == role_service.ROLE_KIND else self._users)[entity_id] = name
         return self

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, delete, func, literal, or_, select, union
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, case, delete, func, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.auth.principal import Principal
@@ -51,9 +51,9 @@ async def get_role_by_name(session: AsyncSession, name: str) -> Role | None:
 ROLE_KIND = "role"
 
 
-def role_names_query(ids: Iterable[uuid.UUID]) -> Select[uuid.UUID, str, str]:
-    """(id, name, "role") of the roles that exist; Handles unions it with the user names."""
-    return select(Role.id, Role.name, literal(ROLE_KIND)).where(Role.id.in_(set(ids)))
+def role_names_query(ids: BindParameter[Any]) -> Select[uuid.UUID, str, str]:
+    """(id, name, "role") of the roles among `ids` (an expanding parameter); Handles unions it with user names."""
+    return select(Role.id, Role.name, literal(ROLE_KIND)).where(Role.id.in_(ids))
 
 
 async def roles_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Role]:

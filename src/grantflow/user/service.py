@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select
+from sqlalchemy import BindParameter, ColumnElement, Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.errors import Duplicate, NotFound
@@ -33,10 +33,11 @@ async def get_by_username(session: AsyncSession, username: str) -> User | None:
 USER_KIND = "user"
 
 
-def shown_names_query(ids: Iterable[uuid.UUID]) -> Select[uuid.UUID, str, str]:
-    """(id, shown name, "user") of the users that exist: the display name, or the user name when it is empty."""
+def shown_names_query(ids: BindParameter[Any]) -> Select[uuid.UUID, str, str]:
+    """(id, shown name, "user") of the users among `ids` (an expanding parameter): the display name, or the user
+    name when it is empty."""
     shown: ColumnElement[str] = func.coalesce(func.nullif(User.display_name, ""), User.username)
-    return select(User.id, shown, literal(USER_KIND)).where(User.id.in_(set(ids)))
+    return select(User.id, shown, literal(USER_KIND)).where(User.id.in_(ids))
 
 
 async def create_user(

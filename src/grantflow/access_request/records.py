@@ -1,0 +1,118 @@
+"""Requests as rendering reads them: plain records, filled from one prepared statement or copied from ORM rows.
+
+`GET /requests/{id}` reads its request without the ORM (kit/prepared.py); lists still load ORM rows. Both become
+these records before rendering, so one renderer and one visibility rule serve both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from grantflow.access_request.models import AccessRequest, RequestApprover
+from grantflow.access_request.snapshot import StepSnapshot, WorkflowSnapshot
+from grantflow.grant.models import Grant
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRecord:
+    """One approver entry of a step, as shown."""
+
+    id: uuid.UUID
+    step_index: int
+    role_id: uuid.UUID
+    role_name: str
+    decision: str
+    decider_id: uuid.UUID | None
+    decider_name: str | None
+    decision_time: datetime | None
+    comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    """Where the grant of an approved request stands."""
+
+    state: str
+    started_at: datetime | None
+    ends_at: datetime | None
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A request's columns as the renderer and the visibility rule read them; `approvers` in step order."""
+
+    id: uuid.UUID
+    workflow_id: uuid.UUID
+    name: str
+    requester_id: uuid.UUID
+    requester_name: str
+    target_user_id: uuid.UUID
+    target_user_name: str
+    requested_role_id: uuid.UUID
+    requested_role_name: str
+    action: str
+    status: str
+    current_step: int
+    grant_type: str | None
+    grant_start: datetime | None
+    grant_end: datetime | None
+    floating_length: int | None
+    requested_grant_type: str | None
+    requested_grant_start: datetime | None
+    requested_grant_end: datetime | None
+    requested_floating_length: int | None
+    request_justification: str
+    comment: str
+    workflow_snapshot: dict[str, Any]
+    steps: list[Any]
+    target_role_revoked: bool
+    target_role_revocation_time: datetime | None
+    target_role_revoked_by: uuid.UUID | None
+    author: uuid.UUID
+    updated_by: uuid.UUID
+    created: datetime
+    updated: datetime
+    approvers: tuple[EntryRecord, ...] = ()
+
+    @property
+    def snapshot(self) -> WorkflowSnapshot:
+        return WorkflowSnapshot.from_json(self.workflow_snapshot)
+
+    @property
+    def step_snapshots(self) -> list[StepSnapshot]:
+        return [StepSnapshot.from_json(s) for s in self.steps]
+
+    def step_entries(self, step: int) -> list[EntryRecord]:
+        return [a for a in self.approvers if a.step_index == step]
+
+
+# What the visibility and revocation rules read: a record, or the ORM row a command holds.
+AnyRequest = RequestRecord | AccessRequest
+
+
+def column_names(record: type[Any]) -> list[str]:
+    """The stored columns a record type reads, in field order (`approvers` is filled separately)."""
+    return [f.name for f in fields(record) if f.name != "approvers"]
+
+
+REQUEST_COLUMNS = column_names(RequestRecord)
+ENTRY_COLUMNS = column_names(EntryRecord)
+GRANT_COLUMNS = column_names(GrantRecord)
+
+
+def of_request(request: AccessRequest) -> RequestRecord:
+    """The record of an ORM row (list endpoints)."""
+    entries = tuple(of_entry(a) for a in request.approvers)
+    return RequestRecord(**{name: getattr(request, name) for name in REQUEST_COLUMNS}, approvers=entries)
+
+
+def of_entry(entry: RequestApprover) -> EntryRecord:
+    return EntryRecord(*(getattr(entry, name) for name in ENTRY_COLUMNS))
+
+
+def of_grant(grant: Grant) -> GrantRecord:
+    return GrantRecord(*(getattr(grant, name) for name in GRANT_COLUMNS))
