@@ -384,7 +384,7 @@ def raw_rate(config: Config, request: Spec, seconds: float, turns: rawdb.Turns |
         costs = rawdb.statement_costs_sqlite(path, unit, COST_ROUNDS, turns)
     else:
         dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        pool = 2 * config.database_pool_size  # grantflow's pool: size plus as many overflow connections
+        pool = config.database_pool_size  # as many connections as grantflow's pool keeps
         rate = asyncio.run(rawdb.replay_postgresql(dsn, unit, seconds, SATURATION_CONNECTIONS, pool, turns))
         costs = asyncio.run(rawdb.statement_costs_postgresql(dsn, unit, COST_ROUNDS, turns))
     for ms, statement in sorted(zip(costs, unit.statements, strict=True), key=lambda c: -c[0])[:3]:

@@ -82,7 +82,7 @@ class Config(BaseSettings):
     # `serve --workers N`: the supervisor kills (SIGKILL) and replaces a worker that does not answer its health
     # ping within this time. uvicorn's 5 s lets an overloaded but healthy worker be killed with its requests.
     worker_healthcheck_seconds: int = Field(default=30, ge=5, le=600)
-    database_pool_size: int = Field(default=10, ge=1)
+    database_pool_size: int = Field(default=20, ge=1)
     # A pooled PostgreSQL connection idle longer than this is pinged before use (and replaced if dead).
     database_ping_after_idle_seconds: float = Field(default=5.0, ge=0)
 
