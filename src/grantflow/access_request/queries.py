@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -41,7 +43,7 @@ from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import Scope
 from grantflow.errors import ErrorCode, InvalidRequestData, NotFound, PermissionDenied
 from grantflow.grant.models import Grant
-from grantflow.kit.pagination import OFF_LOOP, Page, paginate, paginate_few
+from grantflow.kit.pagination import OFF_LOOP, Page, page_keys, page_keys_few
 from grantflow.kit.prepared import Prepared
 from grantflow.role import service as role_service
 
@@ -54,7 +56,7 @@ SORT_KEYS = {
 
 
 MAX_KEYWORDS = 10
-# How many matches a keyword search reads at most to count and order them itself (kit.pagination.paginate_few)
+# How many matches a keyword search reads at most to count and order them itself (kit.pagination.page_keys_few)
 # instead of finding them twice, to count and then to page; None: never. By dialect, and by whether the search
 # covers every request (an auditor's) or what concerns the user. Measured at 10k and a million requests:
 # - PostgreSQL, every request: the trigram lookup is the cost (a selective term 25 -> 14 ms); beyond a thousand,
@@ -109,31 +111,55 @@ def sees_everything(principal: Principal) -> bool:
     return principal.has(Scope.REQUESTS_VIEW)
 
 
-# One request with its grant and its approver entries (one row per entry, at least one row): GET /requests/{id}.
-_ONE_REQUEST = Prepared(
-    select(
-        *(AccessRequest.__table__.c[name] for name in REQUEST_COLUMNS),
-        *(Grant.__table__.c[name] for name in GRANT_COLUMNS),
-        *(RequestApprover.__table__.c[name] for name in ENTRY_COLUMNS),
+def _with_grant_and_entries(condition: ColumnElement[bool]) -> Prepared:
+    """Requests with their grant and approver entries, one row per entry (at least one row per request)."""
+    return Prepared(
+        select(
+            *(AccessRequest.__table__.c[name] for name in REQUEST_COLUMNS),
+            *(Grant.__table__.c[name] for name in GRANT_COLUMNS),
+            *(RequestApprover.__table__.c[name] for name in ENTRY_COLUMNS),
+        )
+        .select_from(AccessRequest)
+        .outerjoin(Grant, Grant.request_id == AccessRequest.id)
+        .outerjoin(RequestApprover, RequestApprover.request_id == AccessRequest.id)
+        .where(condition)
+        .order_by(AccessRequest.id, RequestApprover.step_index, RequestApprover.position)
     )
-    .select_from(AccessRequest)
-    .outerjoin(Grant, Grant.request_id == AccessRequest.id)
-    .outerjoin(RequestApprover, RequestApprover.request_id == AccessRequest.id)
-    .where(AccessRequest.id == bindparam("request_id"))
-    .order_by(RequestApprover.step_index, RequestApprover.position)
-)
 
 
-async def one_request(session: AsyncSession, request_id: uuid.UUID) -> tuple[RequestRecord, GrantRecord | None] | None:
-    """The request, its approver entries and its grant (None before approval), in one statement."""
-    rows = await _ONE_REQUEST.rows(session, request_id=request_id)
-    if not rows:
-        return None
-    grant_at, entry_at = len(REQUEST_COLUMNS), len(REQUEST_COLUMNS) + len(GRANT_COLUMNS)
-    entries = tuple(EntryRecord(*row[entry_at:]) for row in rows if row[entry_at] is not None)
-    first = rows[0]
-    grant = GrantRecord(*first[grant_at:entry_at]) if first[grant_at] is not None else None
-    return RequestRecord(**dict(zip(REQUEST_COLUMNS, first, strict=False)), approvers=entries), grant
+_ONE_REQUEST = _with_grant_and_entries(AccessRequest.id == bindparam("request_id"))  # GET /requests/{id}
+_REQUESTS = _with_grant_and_entries(AccessRequest.id.in_(bindparam("request_ids", expanding=True)))  # a page
+
+
+async def one_request(session: AsyncSession, request_id: uuid.UUID) -> RequestRecord | None:
+    """The request with its approver entries and its grant, in one statement."""
+    found = _records(await _ONE_REQUEST.rows(session, request_id=request_id))
+    return found[0] if found else None
+
+
+async def requests_by_id(session: AsyncSession, request_ids: list[uuid.UUID]) -> list[RequestRecord]:
+    """The requests of a page in the order of `request_ids` (one statement); ids that are gone are left out."""
+    if not request_ids:
+        return []
+    found = {r.id: r for r in _records(await _REQUESTS.rows(session, request_ids=request_ids))}
+    return [found[i] for i in request_ids if i in found]
+
+
+_GRANT_AT = len(REQUEST_COLUMNS)
+_ENTRY_AT = _GRANT_AT + len(GRANT_COLUMNS)
+
+
+def _records(rows: list[tuple[Any, ...]]) -> list[RequestRecord]:
+    """Records from `_with_grant_and_entries` rows, which come grouped by request."""
+    records: list[RequestRecord] = []
+    for _, group in groupby(rows, key=itemgetter(0)):
+        request_rows = list(group)
+        first = request_rows[0]
+        entries = tuple(EntryRecord(*row[_ENTRY_AT:]) for row in request_rows if row[_ENTRY_AT] is not None)
+        grant = GrantRecord(*first[_GRANT_AT:_ENTRY_AT]) if first[_GRANT_AT] is not None else None
+        columns = dict(zip(REQUEST_COLUMNS, first, strict=False))
+        records.append(RequestRecord(**columns, approvers=entries, grant=grant))
+    return records
 
 
 async def visible(session: AsyncSession, principal: Principal, request: AnyRequest, now: datetime) -> bool:
@@ -205,34 +231,42 @@ async def list_requests(
     page: Page,
     now: datetime,
     search: SearchIn | None = None,
-) -> tuple[int, list[AccessRequest]]:
+) -> tuple[int, list[RequestRecord]]:
     """One query for every list and search: the filter, what the caller may see, then keywords and time."""
+    count, ids = await _listed_ids(session, principal, request_filter, page, now, search)
+    return count, await requests_by_id(session, ids)
+
+
+async def _listed_ids(
+    session: AsyncSession,
+    principal: Principal,
+    request_filter: RequestFilter | None,
+    page: Page,
+    now: datetime,
+    search: SearchIn | None,
+) -> tuple[int, list[uuid.UUID]]:
     mapped = await role_service.mapped_role_ids(session, principal.user_id, now)
     if request_filter == RequestFilter.ACTIVE_APPROVALS and search is None and page.sortkey == "created":
         return await _approver_queue(session, principal.user_id, mapped, page)
     dialect = session.get_bind().dialect.name
-    query = select(AccessRequest).where(_filter_condition(principal, request_filter, mapped))
+    query = select(AccessRequest.id).where(_filter_condition(principal, request_filter, mapped))
     if search is None:
-        return await paginate(session, query, page, SORT_KEYS, AccessRequest.id)
+        return await page_keys(session, query, page, SORT_KEYS, AccessRequest.id)
     # The search indexes pay off when the caller may see everything; a user's own list is small, and reading
     # every indexed match of a common word to intersect it with that list cost 34 times the LIKE (SQLite).
     everything = sees_everything(principal) and request_filter in (None, RequestFilter.ALL)
     query = query.where(*_search_conditions(search, dialect if everything else ""))
     few = FEW_MATCHES[dialect, everything] if search.keywords.strip() else None
     if few is None:
-        return await paginate(session, query, page, SORT_KEYS, AccessRequest.id)
-    return await paginate_few(session, query, page, SORT_KEYS, AccessRequest.id, few)
+        return await page_keys(session, query, page, SORT_KEYS, AccessRequest.id)
+    return await page_keys_few(session, query, page, SORT_KEYS, AccessRequest.id, few)
 
 
-async def list_decided_by(session: AsyncSession, user_id: uuid.UUID, page: Page) -> tuple[int, list[AccessRequest]]:
+async def list_decided_by(session: AsyncSession, user_id: uuid.UUID, page: Page) -> tuple[int, list[RequestRecord]]:
     """The requests this user decided a step of, from the decided-by index alone (the web UI's "Decided by you")."""
-    return await paginate(
-        session,
-        select(AccessRequest).where(AccessRequest.id.in_(_decided_by(user_id))),
-        page,
-        SORT_KEYS,
-        AccessRequest.id,
-    )
+    query = select(AccessRequest.id).where(AccessRequest.id.in_(_decided_by(user_id)))
+    count, ids = await page_keys(session, query, page, SORT_KEYS, AccessRequest.id)
+    return count, await requests_by_id(session, ids)
 
 
 def _filter_condition(
@@ -314,8 +348,8 @@ def _decidable_by(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> Select[uuid.U
 
 async def _approver_queue(
     session: AsyncSession, user_id: uuid.UUID, role_ids: set[uuid.UUID], page: Page
-) -> tuple[int, list[AccessRequest]]:
-    """`active_approvals` by creation time, counted and paged on the entries' index alone; then its rows read.
+) -> tuple[int, list[uuid.UUID]]:
+    """`active_approvals` by creation time, counted and paged on the entries' index alone.
 
     Each role's queue is counted on its own; only when two or more have entries can they share a request, and
     only then is the whole queue made distinct to count it. The page is taken from each role's queue in index
@@ -334,9 +368,7 @@ async def _approver_queue(
     merged = union(*(_first_of_role(user_id, r, page) for r in sorted(waiting))).subquery()  # each request once
     chosen = select(merged.c.request_id).order_by(*_ordered(page, merged.c.request_created, merged.c.request_id))
     page_ids = chosen.offset(page.offset).limit(page.limit).execution_options(**OFF_LOOP)
-    ids = list(await session.scalars(page_ids))
-    rows = {r.id: r for r in await session.scalars(select(AccessRequest).where(AccessRequest.id.in_(ids)))}
-    return count, [rows[i] for i in ids if i in rows]
+    return count, list(await session.scalars(page_ids))
 
 
 def _entries(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> Select[uuid.UUID, datetime]:

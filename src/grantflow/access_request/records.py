@@ -1,7 +1,7 @@
-"""Requests as rendering reads them: plain records, filled from one prepared statement or copied from ORM rows.
+"""Requests as they are shown: plain records, read without the ORM (kit/prepared.py, access_request/queries.py).
 
-`GET /requests/{id}` reads its request without the ORM (kit/prepared.py); lists still load ORM rows. Both become
-these records before rendering, so one renderer and one visibility rule serve both.
+`GET /requests/{id}`, every list and search, and the web UI's pages render these; commands keep ORM rows, which
+the visibility and revocation rules take as well (`AnyRequest`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from grantflow.access_request.models import AccessRequest, RequestApprover
+from grantflow.access_request.models import AccessRequest
 from grantflow.access_request.snapshot import StepSnapshot, WorkflowSnapshot
-from grantflow.grant.models import Grant
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +42,8 @@ class GrantRecord:
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
-    """A request's columns as the renderer and the visibility rule read them; `approvers` in step order."""
+    """A request's columns as the renderer and the visibility rule read them; `approvers` in step order, `grant`
+    once it was approved."""
 
     id: uuid.UUID
     workflow_id: uuid.UUID
@@ -77,6 +77,7 @@ class RequestRecord:
     created: datetime
     updated: datetime
     approvers: tuple[EntryRecord, ...] = ()
+    grant: GrantRecord | None = None
 
     @property
     def snapshot(self) -> WorkflowSnapshot:
@@ -95,24 +96,10 @@ AnyRequest = RequestRecord | AccessRequest
 
 
 def column_names(record: type[Any]) -> list[str]:
-    """The stored columns a record type reads, in field order (`approvers` is filled separately)."""
-    return [f.name for f in fields(record) if f.name != "approvers"]
+    """The stored columns a record type reads, in field order (`approvers` and `grant` are filled separately)."""
+    return [f.name for f in fields(record) if f.name not in ("approvers", "grant")]
 
 
 REQUEST_COLUMNS = column_names(RequestRecord)
 ENTRY_COLUMNS = column_names(EntryRecord)
 GRANT_COLUMNS = column_names(GrantRecord)
-
-
-def of_request(request: AccessRequest) -> RequestRecord:
-    """The record of an ORM row (list endpoints)."""
-    entries = tuple(of_entry(a) for a in request.approvers)
-    return RequestRecord(**{name: getattr(request, name) for name in REQUEST_COLUMNS}, approvers=entries)
-
-
-def of_entry(entry: RequestApprover) -> EntryRecord:
-    return EntryRecord(*(getattr(entry, name) for name in ENTRY_COLUMNS))
-
-
-def of_grant(grant: Grant) -> GrantRecord:
-    return GrantRecord(*(getattr(grant, name) for name in GRANT_COLUMNS))

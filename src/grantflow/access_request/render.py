@@ -8,14 +8,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantflow.access_request import queries, records
-from grantflow.access_request.models import AccessRequest, Decision, RequestAction, RequestStatus
-from grantflow.access_request.records import GrantRecord, RequestRecord
+from grantflow.access_request import queries
+from grantflow.access_request.models import Decision, RequestAction, RequestStatus
+from grantflow.access_request.records import RequestRecord
 from grantflow.access_request.schemas import AccessRequestOut, ApproverOut, RequestStepOut
 from grantflow.auth.principal import Principal
 from grantflow.errors import NotFound
-from grantflow.grant import service as grant_service
-from grantflow.grant.models import Grant, GrantState
+from grantflow.grant.models import GrantState
 from grantflow.role.handles import Handles
 
 
@@ -23,30 +22,17 @@ async def read_request(
     session: AsyncSession, principal: Principal, request_id: uuid.UUID, now: datetime
 ) -> AccessRequestOut:
     """One request as the caller may see it: request, approvers and grant in one query, then the names in one."""
-    found = await queries.one_request(session, request_id)
-    if found is None or not await queries.visible(session, principal, found[0], now):
+    request = await queries.one_request(session, request_id)
+    if request is None or not await queries.visible(session, principal, request, now):
         # Someone else's request is indistinguishable from a missing one.
         raise NotFound("request not found", property="request_id")
-    request, grant = found
-    return (await _render(session, principal, [request], {request.id: grant} if grant else {}))[0]
+    return (await render(session, principal, [request]))[0]
 
 
 async def render(
-    session: AsyncSession,
-    principal: Principal,
-    requests: Sequence[AccessRequest],
-    grants: dict[uuid.UUID, Grant] | None = None,
+    session: AsyncSession, principal: Principal, requests: Sequence[RequestRecord]
 ) -> list[AccessRequestOut]:
-    """PrivX's request objects with current role and user names; `grants` when the caller already read them."""
-    if grants is None:
-        grants = await grant_service.grants_of_requests(session, [r.id for r in requests])
-    shown = {request_id: records.of_grant(g) for request_id, g in grants.items()}
-    return await _render(session, principal, [records.of_request(r) for r in requests], shown)
-
-
-async def _render(
-    session: AsyncSession, principal: Principal, requests: Sequence[RequestRecord], grants: dict[uuid.UUID, GrantRecord]
-) -> list[AccessRequestOut]:
+    """PrivX's request objects with the current role and user names (one query for all of them)."""
     handles = Handles()
     for r in requests:
         handles.want_role_ids([r.requested_role_id])
@@ -56,13 +42,11 @@ async def _render(
         handles.want_users([r.requester_id, r.target_user_id, r.target_role_revoked_by])
         handles.want_users(a.decider_id for a in r.approvers)
     await handles.load(session)
-    return [_render_one(r, principal, handles, grants.get(r.id)) for r in requests]
+    return [_render_one(r, principal, handles) for r in requests]
 
 
-def _render_one(
-    r: RequestRecord, principal: Principal, handles: Handles, grant: GrantRecord | None
-) -> AccessRequestOut:
-    snap = r.snapshot
+def _render_one(r: RequestRecord, principal: Principal, handles: Handles) -> AccessRequestOut:
+    snap, grant = r.snapshot, r.grant
     steps = [
         RequestStepOut(
             id=s.id,

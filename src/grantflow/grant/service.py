@@ -246,12 +246,6 @@ async def list_grants(session: AsyncSession, page: Page, wanted: GrantFilter) ->
     return await paginate(session, select(Grant).where(*conditions), page, SORT_KEYS, Grant.id)
 
 
-async def grants_of_requests(session: AsyncSession, request_ids: list[uuid.UUID]) -> dict[uuid.UUID, Grant]:
-    if not request_ids:
-        return {}
-    return {g.request_id: g for g in await session.scalars(select(Grant).where(Grant.request_id.in_(request_ids)))}
-
-
 # -- helpers ----------------------------------------------------------------------------------------------------
 
 

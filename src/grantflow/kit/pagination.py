@@ -76,30 +76,42 @@ async def paginate(
     matches costs little when their wide columns (JSON, search text) are not dragged through the sort. Counting
     and choosing may read every match, so on SQLite they run off the event loop (kit/sqlite.py).
     """
-    counted = select(func.count()).select_from(query.order_by(None).subquery())
-    count = await session.scalar(counted.execution_options(**OFF_LOOP))
-    column = sortkeys[page.sortkey]
-    order = [column.desc(), tiebreak.desc()] if page.descending else [column.asc(), tiebreak.asc()]
+    count = await _count(session, query)
+    order = _order(page, sortkeys, tiebreak)
     chosen = query.with_only_columns(tiebreak).order_by(*order).offset(page.offset).limit(page.limit)
     entity = query.column_descriptions[0]["entity"]
     page_rows = select(entity).where(tiebreak.in_(chosen)).order_by(*order)
     rows = await session.scalars(page_rows.execution_options(**OFF_LOOP))
-    return int(count or 0), list(rows)
+    return count, list(rows)
 
 
-async def paginate_few(
+async def page_keys(
     session: AsyncSession,
-    query: Select[M],
+    query: Select[Any],
+    page: Page,
+    sortkeys: Mapping[str, InstrumentedAttribute[Any]],
+    tiebreak: InstrumentedAttribute[Any],
+) -> tuple[int, list[Any]]:
+    """`paginate`'s count and page as the keys (`tiebreak`) of the page's rows, in order, for the caller to read."""
+    count = await _count(session, query)
+    chosen = query.with_only_columns(tiebreak).order_by(*_order(page, sortkeys, tiebreak))
+    keys = await session.scalars(chosen.offset(page.offset).limit(page.limit).execution_options(**OFF_LOOP))
+    return count, list(keys)
+
+
+async def page_keys_few(
+    session: AsyncSession,
+    query: Select[Any],
     page: Page,
     sortkeys: Mapping[str, InstrumentedAttribute[Any]],
     tiebreak: InstrumentedAttribute[Any],
     at_most: int,
-) -> tuple[int, list[M]]:
-    """`paginate`, reading the matches once when there are no more than `at_most` of them.
+) -> tuple[int, list[Any]]:
+    """`page_keys`, reading the matches once when there are no more than `at_most` of them.
 
-    paginate finds the matches twice (to count them, then to choose the page); when that lookup is what costs
+    page_keys finds the matches twice (to count them, then to choose the page); when that lookup is what costs
     (a keyword search through an index), the keys of a few matches are read once and counted and ordered here.
-    With more matches than that, it is paginate after all.
+    With more matches than that, it is page_keys after all.
     """
     column = sortkeys[page.sortkey]
     # As the driver gives them (SQLite's stored text sorts as its values do): converting thousands of keys to
@@ -108,14 +120,20 @@ async def paginate_few(
     keys = stored.order_by(None).limit(at_most + 1).execution_options(**OFF_LOOP)
     found = [tuple(row) for row in await session.execute(keys)]
     if len(found) > at_most:
-        return await paginate(session, query, page, sortkeys, tiebreak)
-    found.sort(key=lambda key: (key[1], key[0]), reverse=page.descending)  # the order paginate asks SQL for
+        return await page_keys(session, query, page, sortkeys, tiebreak)
+    found.sort(key=lambda key: (key[1], key[0]), reverse=page.descending)  # the order page_keys asks SQL for
     python_type = tiebreak.type.python_type
-    chosen = [
-        k if isinstance(k, python_type) else python_type(k) for k, _ in found[page.offset : page.offset + page.limit]
-    ]
-    entity = query.column_descriptions[0]["entity"]
-    rows = {
-        getattr(row, tiebreak.key): row for row in await session.scalars(select(entity).where(tiebreak.in_(chosen)))
-    }
-    return len(found), [rows[key] for key in chosen if key in rows]
+    chosen = found[page.offset : page.offset + page.limit]
+    return len(found), [k if isinstance(k, python_type) else python_type(k) for k, _ in chosen]
+
+
+async def _count(session: AsyncSession, query: Select[Any]) -> int:
+    counted = select(func.count()).select_from(query.order_by(None).subquery())
+    return int(await session.scalar(counted.execution_options(**OFF_LOOP)) or 0)
+
+
+def _order(
+    page: Page, sortkeys: Mapping[str, InstrumentedAttribute[Any]], tiebreak: InstrumentedAttribute[Any]
+) -> list[Any]:
+    column = sortkeys[page.sortkey]
+    return [column.desc(), tiebreak.desc()] if page.descending else [column.asc(), tiebreak.asc()]

@@ -39,6 +39,7 @@ log = logging.getLogger("grantflow.notification")
 _templates = Environment(
     loader=PackageLoader("grantflow.notification", "templates"),
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    auto_reload=False,  # package files: checking each one's mtime on every mail cost a stat per template
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,

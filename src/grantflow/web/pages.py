@@ -27,6 +27,7 @@ COOKIE = "grantflow_session"
 templates = Environment(
     loader=PackageLoader("grantflow.web", "templates"),
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+    auto_reload=False,  # package files, unchanged while the process runs: no stat per page
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
