@@ -32,10 +32,15 @@ LOCAL_USER_STORE = "/local-user-store/api/v1"
 GRANTFLOW = "/grantflow/api/v1"
 DOCS_STATIC = "/docs-static"
 
+# Routers in the order FastAPI tries them for each request (every route of a router before the next router's):
+# the busiest paths first (the status a monitor polls, one route; the SDKs' requests; tokens), so that they are
+# found after a few routes instead of after the hundred the UI and admin endpoints add (each route tried costs
+# about a microsecond: jwks 3,834 -> 5,316 req/s). No two routers share a path, so the order decides nothing else.
 ROUTES: tuple[tuple[str, APIRouter], ...] = (
     (WORKFLOW_ENGINE, status_router),
-    (WORKFLOW_ENGINE, workflows_router),
     (WORKFLOW_ENGINE, requests_router),
+    (AUTH, auth_router),
+    (WORKFLOW_ENGINE, workflows_router),
     (WORKFLOW_ENGINE, settings_router),
     (WORKFLOW_ENGINE, testsmtp_router),
     (AUTH, status_router),
@@ -53,8 +58,9 @@ ROUTES: tuple[tuple[str, APIRouter], ...] = (
 
 def mount(app: FastAPI) -> None:
     for prefix, router in ROUTES:
-        app.include_router(router, prefix=prefix, responses=ERROR_RESPONSES)
-    app.include_router(auth_router, prefix=AUTH)
+        # The OAuth endpoints answer errors in OAuth's own shape (RFC 6749), not the PrivX error body.
+        responses = {} if router is auth_router else ERROR_RESPONSES
+        app.include_router(router, prefix=prefix, responses=responses)
     app.include_router(metrics_router)
     app.include_router(web_router)
     app.mount(STATIC_PATH, static_files, name="ui-static")
