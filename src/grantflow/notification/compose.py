@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.audit import service as audit
@@ -180,19 +180,31 @@ async def _enqueue(
 ) -> None:
     domain = _message_domain(settings)
     written = set(await session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.request_id == request.id)))
+    subject = subject_of(request)
+    messages = []
     for mail in mails:
+        text = _text(request, mail, settings, subject)  # the same for every recipient of this mail
         for user in mail.users:
             key = f"{request.id}:{mail.event}:{mail.step}:{user.id}"
             if key in written:
                 continue  # the same event for the same person is mailed once
             written.add(key)
-            session.add(_message(request, mail, user, settings, domain, key, now))
+            messages.append(_message(request, text, user, settings, domain, key, now))
+    if messages:  # one bulk INSERT: nothing reads these rows back as objects in this transaction
+        await session.execute(insert(OutboxMessage), messages)
     await session.flush()
 
 
 def _message(
-    request: RequestFacts, mail: Mail, user: User, settings: SettingsOut, domain: str, key: str, now: datetime
-) -> OutboxMessage:
+    request: RequestFacts,
+    text: _Text,
+    user: User,
+    settings: SettingsOut,
+    domain: str,
+    key: str,
+    now: datetime,
+) -> dict[str, object]:
+    """The outbox row of one recipient's message."""
     address, problem = deliverable_address(user.email)
     status = OutboxStatus.PENDING
     if problem:
@@ -201,27 +213,26 @@ def _message(
         status = OutboxStatus.SUPPRESSED
         problem = "e-mail notifications were disabled"
     message_id = uuid.uuid4()
-    subject = subject_of(request)
-    context = _context(request, mail, user, settings, subject)
-    return OutboxMessage(
-        id=message_id,
-        dedupe_key=key,
-        event=mail.event,
-        request_id=request.id,
-        recipient_id=user.id,
-        recipient_name=header_text(user.shown_name),
-        recipient_address=address,
-        subject=subject,
-        text_body=_templates.get_template("message.txt").render(context),
-        html_body=_templates.get_template("message.html").render(context),
-        message_id=f"<{message_id}@{domain}>",
-        thread_id=f"<request-{request.id}@{domain}>",
-        status=status,
-        last_error=problem,
-        next_attempt_at=now,
-        created=now,
-        updated=now,
-    )
+    personal = {**text.context, "recipient_name": user.shown_name}
+    return {
+        "id": message_id,
+        "dedupe_key": key,
+        "event": text.event,
+        "request_id": request.id,
+        "recipient_id": user.id,
+        "recipient_name": header_text(user.shown_name),
+        "recipient_address": address,
+        "subject": text.subject,
+        "text_body": _templates.get_template("message.txt").render(personal),
+        "html_body": _templates.get_template("message.html").render(personal),
+        "message_id": f"<{message_id}@{domain}>",
+        "thread_id": f"<request-{request.id}@{domain}>",
+        "status": status,
+        "last_error": problem,
+        "next_attempt_at": now,
+        "created": now,
+        "updated": now,
+    }
 
 
 def _message_domain(settings: SettingsOut) -> str:
@@ -235,17 +246,26 @@ def subject_of(request: RequestFacts) -> str:
     return header_text(subject)
 
 
-def _context(request: RequestFacts, mail: Mail, user: User, settings: SettingsOut, subject: str) -> dict[str, object]:
+@dataclass(frozen=True)
+class _Text:
+    """What one mail says, the same for each of its recipients; their name is added per message."""
+
+    event: OutboxEvent
+    subject: str
+    context: dict[str, object]
+
+
+def _text(request: RequestFacts, mail: Mail, settings: SettingsOut, subject: str) -> _Text:
     headline, action_line = wording(request, mail)
     base = settings.privx_backend_address.rstrip("/")
-    return {
+    context: dict[str, object] = {
         "subject": subject,
-        "recipient_name": user.shown_name,
         "headline": headline,
         "action_line": action_line,
         "facts": _facts(request),
         "link": f"{base}/requests/{request.id}" if base else "",
     }
+    return _Text(event=mail.event, subject=subject, context=context)
 
 
 def wording(request: RequestFacts, mail: Mail) -> tuple[str, str]:

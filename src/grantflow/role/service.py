@@ -7,13 +7,27 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, case, delete, func, literal, or_, select, union
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import Scope
 from grantflow.errors import Duplicate, ErrorCode, InvalidRequestData, NotFound, PermissionDenied
 from grantflow.kit.pagination import Page, paginate
+from grantflow.kit.prepared import Prepared
 from grantflow.role.models import (
     APPROVING_SOURCES,
     NO_SOURCE_RULES,
@@ -28,8 +42,9 @@ from grantflow.role.schemas import GrantPeriod, HeldRole, HeldRoleIn, UserSearch
 from grantflow.user.models import User
 
 
-def in_force(now: datetime) -> ColumnElement[bool]:
-    """A membership counts while its window is open; a floating grant only once it has started."""
+def in_force(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
+    """A membership counts while its window is open; a floating grant only once it has started (`now` may be a
+    parameter of a prepared statement)."""
     return and_(
         or_(Membership.grant_start.is_(None), Membership.grant_start <= now),
         or_(Membership.grant_end.is_(None), Membership.grant_end > now),
@@ -142,13 +157,23 @@ async def check_may_change_credentials(
         )
 
 
-async def mapped_role_ids(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> set[uuid.UUID]:
-    """Roles whose members may approve: direct and directory-group memberships, never ones a request granted."""
-    direct = select(Membership.role_id).where(
-        Membership.user_id == user_id, Membership.source.in_(APPROVING_SOURCES), in_force(now)
+_MAPPED_ROLES = Prepared(
+    union(
+        select(Membership.role_id).where(
+            Membership.user_id == bindparam("user_id"),
+            Membership.source.in_(APPROVING_SOURCES),
+            in_force(bindparam("now")),
+        ),
+        select(Role.id).where(Role.name == USER_ROLE),  # the role every user implicitly holds
     )
-    everyone = select(Role.id).where(Role.name == USER_ROLE)  # the role every user implicitly holds
-    return set(await session.scalars(union(direct, everyone)))
+)
+
+
+async def mapped_role_ids(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> set[uuid.UUID]:
+    """Roles whose members may approve: direct and directory-group memberships, never ones a request granted.
+
+    Asked by nearly every request (who may see, decide, list): a prepared statement."""
+    return {role_id for (role_id,) in await _MAPPED_ROLES.rows(session, user_id=user_id, now=now)}
 
 
 async def mapped_members(
