@@ -13,6 +13,7 @@ from sqlalchemy.types import Uuid
 
 from grantflow.db import UTCDateTime
 from grantflow.kit.prepared import Prepared
+from grantflow.runtime import Runtime
 
 _metadata = MetaData()
 THINGS = Table(
@@ -98,4 +99,17 @@ async def test_a_failing_statement_is_sqlalchemys_error_and_the_session_goes_on_
     await session.rollback()
     thing = _thing("after")
     await _things(session, thing)
+    assert await BY_ID.first(session, id=thing["id"]) is not None
+
+
+async def test_on_a_bare_connection_it_reads_what_is_committed_and_leaves_the_connection_usable(
+    session: AsyncSession, runtime: Runtime
+) -> None:
+    """How /status asks the database, without a session: the pooled connection is fine for the next request."""
+    thing = _thing("committed")
+    await _things(session, thing)
+    await session.commit()
+    for _ in range(3):  # the same pooled connection, again and again
+        async with runtime.engine.connect() as connection:
+            assert await BY_ID.first(connection, id=thing["id"]) == (thing["id"], None, None, False, "committed", 0)
     assert await BY_ID.first(session, id=thing["id"]) is not None

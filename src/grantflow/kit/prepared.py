@@ -20,9 +20,10 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.selectable import Select, TypedReturnsRows
+from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 Row = tuple[Any, ...]
 _Processor = Callable[[Any], Any] | None
@@ -31,7 +32,7 @@ _Processor = Callable[[Any], Any] | None
 class _ForDialect:
     """The statement compiled for one dialect, with the result processors of its columns."""
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, statement: Select[Any] | CompoundSelect[Any], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
         self.compiled = compiled
@@ -87,26 +88,29 @@ def _bound(name: str, bind: Any, processor: _Processor, values: dict[str, Any]) 
 class Prepared:
     """A Core SELECT built once (parameters as `bindparam`s), run on the session's connection by the driver."""
 
-    def __init__(self, statement: Select[Any] | TypedReturnsRows[Any]) -> None:
-        assert isinstance(statement, Select) or hasattr(statement, "selected_columns")
-        self._statement: Select[Any] = statement  # type: ignore[assignment]  # a compound select has the same API
+    def __init__(self, statement: Select[Any] | CompoundSelect[Any]) -> None:
+        self._statement = statement
         self._compiled: dict[type[Dialect], _ForDialect] = {}
 
-    async def rows(self, session: AsyncSession, **values: Any) -> list[Row]:
-        """Every row, its columns converted as the ORM would (UUIDs, UTC datetimes, JSON)."""
-        connection = await session.connection()  # begins the session's transaction, as an ORM statement would
-        compiled = self._for(connection.dialect)
-        return await connection.run_sync(_execute, compiled, values)
+    async def rows(self, on: AsyncSession | AsyncConnection, **values: Any) -> list[Row]:
+        """Every row, its columns converted as the ORM would (UUIDs, UTC datetimes, JSON).
 
-    async def first(self, session: AsyncSession, **values: Any) -> Row | None:
-        found = await self.rows(session, **values)
+        On a session: in its transaction. On a bare connection (`/status`): as the driver runs a statement outside
+        one (SQLite's autocommit; asyncpg's adapter opens a transaction the pool rolls back on return).
+        """
+        return await on.run_sync(self._run, values)  # one greenlet switch for connection and statement
+
+    async def first(self, on: AsyncSession | AsyncConnection, **values: Any) -> Row | None:
+        found = await self.rows(on, **values)
         return found[0] if found else None
 
-    def _for(self, dialect: Dialect) -> _ForDialect:
-        compiled = self._compiled.get(type(dialect))
+    def _run(self, on: Session | Connection, values: dict[str, Any]) -> list[Row]:
+        # A session's connection begins its transaction, as an ORM statement would.
+        connection = on.connection() if isinstance(on, Session) else on
+        compiled = self._compiled.get(type(connection.dialect))
         if compiled is None:
-            compiled = self._compiled[type(dialect)] = _ForDialect(self._statement, dialect)
-        return compiled
+            compiled = self._compiled[type(connection.dialect)] = _ForDialect(self._statement, connection.dialect)
+        return _execute(connection, compiled, values)
 
 
 def _execute(connection: Connection, compiled: _ForDialect, values: dict[str, Any]) -> list[Row]:

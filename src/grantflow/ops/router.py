@@ -45,9 +45,11 @@ class ServiceStatus(OutputModel):
 
 
 @status_router.get("/status", response_model=ServiceStatus, summary="Service status (no token needed)")
-async def service_status(session: ReadSessionDep, runtime: RuntimeDep) -> ServiceStatus:
+async def service_status(runtime: RuntimeDep) -> ServiceStatus:
+    # What monitors and load balancers poll: one pooled connection asked for one value, no session around it.
     try:
-        await _ANSWER.rows(session)
+        async with runtime.engine.connect() as connection:
+            await _ANSWER.rows(connection)
     except Exception as exc:
         unavailable = as_unavailable(exc) or DatabaseUnavailable()
         raise DatabaseUnavailable(
@@ -62,7 +64,7 @@ async def service_status(session: ReadSessionDep, runtime: RuntimeDep) -> Servic
         status_message="OK",
         app_id=runtime.app_id,
         start_time=runtime.started,
-        status_details=[StatusDetail(k="database", v=session.get_bind().dialect.name)],
+        status_details=[StatusDetail(k="database", v=runtime.engine.dialect.name)],
         issues=[],
     )
 

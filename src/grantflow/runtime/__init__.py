@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from grantflow.auth.tokens import KeyRing
 from grantflow.config import Config
@@ -28,6 +28,7 @@ class Runtime:
     passwords: Passwords
     secret_box: SecretBox
     keyring: KeyRing
+    engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     app_id: str
     started: datetime
@@ -50,6 +51,7 @@ async def open_runtime(config: Config, clock: Clock) -> AsyncIterator[Runtime]:
         passwords=Passwords.from_config(config),
         secret_box=box,
         keyring=KeyRing(box, config.token_issuer, config.token_leeway_seconds),
+        engine=engine,
         sessionmaker=make_sessionmaker(engine, clock),
         app_id=str(uuid.uuid4()),
         started=clock.now(),
