@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from grantflow.access_request import queries
+from grantflow.kit import pagination
 from grantflow.kit.clock import FrozenClock
 from tests.access_request.test_rules import assert_error
 from tests.factories import WE, World, workflow_body
@@ -321,3 +322,37 @@ async def test_search_by_status_and_no_field_is_silently_ignored(world: World, q
     assert_error(unknown, 400, "INVALID_REQUEST_DATA", "requester")
     bad = await world.client.post(f"{WE}/requests/search", json={"status": "DONE"}, headers=headers)
     assert_error(bad, 400, "VALUE_INCORRECT_FORMAT", "status.0")
+
+
+async def test_fuzzycount_counts_only_so_far_past_the_page_and_pages_the_same(
+    world: World, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fuzzycount=true` (the Go SDK's filters.FuzzyCount): the count stops FUZZY_COUNT_BEYOND matches past the page,
+    a lower bound that still says there is more; the items are the same as without it."""
+    monkeypatch.setattr(pagination, "FUZZY_COUNT_BEYOND", 2)
+    r = world.roles
+    await world.create_workflow(workflow_body(r["linux-admins"], ("ANY", [r["team-leads"]])))
+    await world.create_workflow(workflow_body(r["db-owners"], ("ANY", [r["team-leads"]])))
+    for who in ("alice", "dave", "erin", "heidi"):
+        for role in ("linux-admins", "db-owners"):
+            response = await world.request_role(who, role, request_justification="fuzzy check")
+            assert response.status_code == 201, response.text
+            clock.advance(timedelta(minutes=1))
+
+    async def listed(who: str, path: str, **params: object) -> tuple[int, list[str]]:
+        headers = await world.as_(who)
+        if path == "search":
+            response = await world.client.post(
+                f"{WE}/requests/search", json={"keywords": "fuzzy"}, params=params, headers=headers
+            )
+        else:
+            response = await world.client.get(f"{WE}/requests", params={"filter": path, **params}, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()["count"], [item["id"] for item in response.json()["items"]]
+
+    for who, path in (("bob", "active_approvals"), ("grace", "all"), ("grace", "search")):
+        exact_count, first_two = await listed(who, path, limit=2)
+        assert exact_count == 8, (who, path)
+        assert await listed(who, path, limit=2, fuzzycount="true") == (4, first_two)  # 2 on the page + 2 beyond
+        assert (await listed(who, path, offset=4, limit=2, fuzzycount="true"))[0] == 8  # exact near the end
+        assert await listed(who, path, limit=2, fuzzycount="false") == (8, first_two)

@@ -27,6 +27,12 @@ class Page:
     limit: int
     sortkey: str
     descending: bool
+    fuzzy_count: bool = False  # `fuzzycount=true`: the count may stop FUZZY_COUNT_BEYOND past the page
+
+
+# With fuzzycount=true, counting stops this many matches past the end of the page: the count is the exact one or
+# offset + limit + FUZZY_COUNT_BEYOND, whichever is smaller (then a lower bound: a pager still knows there is more).
+FUZZY_COUNT_BEYOND = 1000
 
 
 # Far past any real list, and well inside the 64-bit OFFSET both databases take.
@@ -45,6 +51,10 @@ def page_params(
         ] = DEFAULT_LIMIT,
         sortkey: Annotated[str | None, Query(description=f"one of: {', '.join(sortkeys)}")] = None,
         sortdir: Annotated[str | None, Query(description="ASC or DESC")] = None,
+        fuzzycount: Annotated[
+            bool,
+            Query(description=f"true: count exactly only up to {FUZZY_COUNT_BEYOND} matches past the page"),
+        ] = False,
     ) -> Page:
         key = (sortkey or default_key).lower()
         if key not in sortkeys:
@@ -58,7 +68,13 @@ def page_params(
             raise InvalidRequestData(
                 "sortdir must be ASC or DESC", property="sortdir", error_code=ErrorCode.VALUE_INCORRECT_FORMAT
             )
-        return Page(offset=offset, limit=min(limit, max_limit), sortkey=key, descending=direction == "DESC")
+        return Page(
+            offset=offset,
+            limit=min(limit, max_limit),
+            sortkey=key,
+            descending=direction == "DESC",
+            fuzzy_count=fuzzycount,
+        )
 
     return dependency
 
@@ -76,7 +92,7 @@ async def paginate(
     matches costs little when their wide columns (JSON, search text) are not dragged through the sort. Counting
     and choosing may read every match, so on SQLite they run off the event loop (kit/sqlite.py).
     """
-    count = await _count(session, query)
+    count = await _count(session, query, page)
     order = _order(page, sortkeys, tiebreak)
     chosen = query.with_only_columns(tiebreak).order_by(*order).offset(page.offset).limit(page.limit)
     entity = query.column_descriptions[0]["entity"]
@@ -93,7 +109,7 @@ async def page_keys(
     tiebreak: InstrumentedAttribute[Any],
 ) -> tuple[int, list[Any]]:
     """`paginate`'s count and page as the keys (`tiebreak`) of the page's rows, in order, for the caller to read."""
-    count = await _count(session, query)
+    count = await _count(session, query, page)
     chosen = query.with_only_columns(tiebreak).order_by(*_order(page, sortkeys, tiebreak))
     keys = await session.scalars(chosen.offset(page.offset).limit(page.limit).execution_options(**OFF_LOOP))
     return count, list(keys)
@@ -124,12 +140,21 @@ async def page_keys_few(
     found.sort(key=lambda key: (key[1], key[0]), reverse=page.descending)  # the order page_keys asks SQL for
     python_type = tiebreak.type.python_type
     chosen = found[page.offset : page.offset + page.limit]
-    return len(found), [k if isinstance(k, python_type) else python_type(k) for k, _ in chosen]
+    count = min(len(found), counting_limit(page)) if page.fuzzy_count else len(found)  # as _count would say
+    return count, [k if isinstance(k, python_type) else python_type(k) for k, _ in chosen]
 
 
-async def _count(session: AsyncSession, query: Select[Any]) -> int:
-    counted = select(func.count()).select_from(query.order_by(None).subquery())
+async def _count(session: AsyncSession, query: Select[Any], page: Page) -> int:
+    matches = query.order_by(None)
+    if page.fuzzy_count:
+        matches = matches.limit(counting_limit(page))
+    counted = select(func.count()).select_from(matches.subquery())
     return int(await session.scalar(counted.execution_options(**OFF_LOOP)) or 0)
+
+
+def counting_limit(page: Page) -> int:
+    """How many matches a fuzzy count reads at most."""
+    return page.offset + page.limit + FUZZY_COUNT_BEYOND
 
 
 def _order(
