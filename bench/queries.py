@@ -34,19 +34,22 @@ async def main(url: str) -> None:
         total = await session.scalar(text("SELECT count(*) FROM access_requests"))
         user_id = await session.scalar(text("SELECT requester_id FROM access_requests LIMIT 1"))
         request_id = await session.scalar(text("SELECT id FROM access_requests WHERE status = 'WAITING' LIMIT 1"))
+        heavy_id = await session.scalar(text("SELECT id FROM users WHERE username = 'user7'"))  # bench/run.py's
+    heavy = Principal(user_id=uuid.UUID(str(heavy_id)), scopes=frozenset({Scope.USER, Scope.WORKFLOWS_REQUESTS}))
     user = Principal(user_id=uuid.UUID(str(user_id)), scopes=frozenset({Scope.USER, Scope.WORKFLOWS_REQUESTS}))
     auditor = Principal(user_id=uuid.uuid4(), scopes=frozenset({Scope.USER, Scope.REQUESTS_VIEW}))
     page = Page(offset=0, limit=50, sortkey="created", descending=True)
+    fuzzy = Page(offset=0, limit=50, sortkey="created", descending=True, fuzzy_count=True)
     now = datetime.now(UTC)
     week = SearchIn(start_time=now - timedelta(days=7), end_time=now)
 
     def listing(
-        principal: Principal, name: str | None, search: SearchIn | None = None
+        principal: Principal, name: str | None, search: SearchIn | None = None, paged: Page = page
     ) -> Callable[[], Awaitable[object]]:
         async def run() -> object:
             async with sessions() as session:
                 flt = queries.parse_filter(name)
-                _, items = await queries.list_requests(session, principal, flt, page, now, search)
+                _, items = await queries.list_requests(session, principal, flt, paged, now, search)
                 return await render.render(session, principal, items)
 
         return run
@@ -61,12 +64,17 @@ async def main(url: str) -> None:
         "filter=active_requests (user)": listing(user, "active_requests"),
         "filter=approvals (user)": listing(user, "approvals"),
         "filter=active_approvals (user)": listing(user, "active_approvals"),
+        "filter=active_approvals (heavy approver)": listing(heavy, "active_approvals"),
+        "  the same with fuzzycount=true (heavy)": listing(heavy, "active_approvals", paged=fuzzy),
         "filter=all (auditor)": listing(auditor, "all"),
+        "  the same with fuzzycount=true (all)": listing(auditor, "all", paged=fuzzy),
         "search keywords=user17 (auditor)": listing(auditor, None, SearchIn(keywords="user17@example.com")),
         "search keywords=ticket 424242 (auditor)": listing(auditor, None, SearchIn(keywords="ticket 424242")),
         "search keywords=424242 (auditor)": listing(auditor, None, SearchIn(keywords="424242")),
         "search last 7 days (auditor)": listing(auditor, None, week),
         "search keywords (user, own)": listing(user, None, SearchIn(keywords="ticket")),
+        "search keywords=ticket (auditor)": listing(auditor, None, SearchIn(keywords="ticket")),
+        "  the same with fuzzycount=true (ticket)": listing(auditor, None, SearchIn(keywords="ticket"), fuzzy),
     }
     print(f"{total} requests, {engine.dialect.name}; median / max of {RUNS} calls, ms")
     for name, call in cases.items():

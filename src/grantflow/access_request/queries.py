@@ -360,10 +360,13 @@ async def _approver_queue(
     if not role_ids:
         return 0, []
     if page.fuzzy_count:
-        # Counted as far as the fuzzy count goes, all roles at once; empty roles cost an empty index range below.
-        waiting = dict.fromkeys(role_ids, 1)
-        queue = _entries(user_id, role_ids).distinct().limit(counting_limit(page)).subquery()
-        count = await session.scalar(select(func.count()).select_from(queue).execution_options(**OFF_LOOP)) or 0
+        # The first `cap` entries of each role, one index range each, hold at least `cap` requests exactly when the
+        # whole queue does (a role has one entry per request in its queue); fewer, and they are the whole queue.
+        cap = counting_limit(page)
+        waiting = dict.fromkeys(role_ids, 1)  # empty roles cost an empty index range below
+        firsts = union(*(_first_of_role(user_id, r, page, cap) for r in sorted(role_ids))).subquery()
+        counted = select(func.count()).select_from(firsts).execution_options(**OFF_LOOP)
+        count = min(await session.scalar(counted) or 0, cap)
     else:
         waiting = await _waiting_per_role(session, user_id, role_ids)
         if len(waiting) == 1:
@@ -373,7 +376,8 @@ async def _approver_queue(
             count = await session.scalar(select(func.count()).select_from(queue).execution_options(**OFF_LOOP)) or 0
     if not waiting or not count:
         return 0, []
-    merged = union(*(_first_of_role(user_id, r, page) for r in sorted(waiting))).subquery()  # each request once
+    tops = [_first_of_role(user_id, r, page, page.offset + page.limit) for r in sorted(waiting)]
+    merged = union(*tops).subquery()  # each request once
     chosen = select(merged.c.request_id).order_by(*_ordered(page, merged.c.request_created, merged.c.request_id))
     page_ids = chosen.offset(page.offset).limit(page.limit).execution_options(**OFF_LOOP)
     return count, list(await session.scalars(page_ids))
@@ -383,10 +387,10 @@ def _entries(user_id: uuid.UUID, role_ids: set[uuid.UUID]) -> Select[uuid.UUID, 
     return select(RequestApprover.request_id, RequestApprover.request_created).where(*_awaiting_mine(user_id, role_ids))
 
 
-def _first_of_role(user_id: uuid.UUID, role_id: uuid.UUID, page: Page) -> Select[uuid.UUID, datetime]:
-    """The first `offset + limit` entries of one role's queue, in the page's order (a range of the index)."""
+def _first_of_role(user_id: uuid.UUID, role_id: uuid.UUID, page: Page, limit: int) -> Select[uuid.UUID, datetime]:
+    """The first `limit` entries of one role's queue, in the page's order (a range of the index)."""
     order = _ordered(page, RequestApprover.request_created, RequestApprover.request_id)
-    top = _entries(user_id, {role_id}).order_by(*order).limit(page.offset + page.limit).subquery()
+    top = _entries(user_id, {role_id}).order_by(*order).limit(limit).subquery()
     return select(top.c.request_id, top.c.request_created)
 
 
