@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from grantflow.access_request.snapshot import StepSnapshot, WorkflowSnapshot
+from grantflow.access_request.snapshot import ReadsSnapshot
 from grantflow.db import Base, uuid_pk
 from grantflow.grant.terms import GrantTerms
 from grantflow.kit.clock import utc_now
@@ -33,7 +33,7 @@ class Decision(StrEnum):
     DENIED = "DENIED"
 
 
-class AccessRequest(Base):
+class AccessRequest(ReadsSnapshot, Base):
     """A role request with its own copy of the workflow as it was when the request was filed.
 
     Names of users and roles are kept as they were, so a request stays readable after they are deleted.
@@ -100,14 +100,6 @@ class AccessRequest(Base):
     )
 
     __mapper_args__ = {"version_id_col": version}
-
-    @property
-    def snapshot(self) -> WorkflowSnapshot:
-        return WorkflowSnapshot.from_json(self.workflow_snapshot)
-
-    @property
-    def step_snapshots(self) -> list[StepSnapshot]:
-        return [StepSnapshot.from_json(s) for s in self.steps]
 
     @property
     def terms(self) -> GrantTerms:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from grantflow.access_request.models import AccessRequest
-from grantflow.access_request.snapshot import StepSnapshot, WorkflowSnapshot
+from grantflow.access_request.snapshot import ReadsSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class GrantRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestRecord:
+class RequestRecord(ReadsSnapshot):
     """A request's columns as the renderer and the visibility rule read them; `approvers` in step order, `grant`
     once it was approved."""
 
@@ -78,14 +78,6 @@ class RequestRecord:
     updated: datetime
     approvers: tuple[EntryRecord, ...] = ()
     grant: GrantRecord | None = None
-
-    @property
-    def snapshot(self) -> WorkflowSnapshot:
-        return WorkflowSnapshot.from_json(self.workflow_snapshot)
-
-    @property
-    def step_snapshots(self) -> list[StepSnapshot]:
-        return [StepSnapshot.from_json(s) for s in self.steps]
 
     def step_entries(self, step: int) -> list[EntryRecord]:
         return [a for a in self.approvers if a.step_index == step]

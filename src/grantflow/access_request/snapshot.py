@@ -6,7 +6,7 @@ Stored as JSON; read and written only through these classes, so the keys and the
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from grantflow.role.models import StoredRoleRef
 from grantflow.workflow.models import StepMatch, Workflow
@@ -65,3 +65,25 @@ class StepSnapshot:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "match": self.match.value}
+
+
+class _StoredCopies(Protocol):
+    @property
+    def workflow_snapshot(self) -> dict[str, Any]: ...
+
+    @property
+    def steps(self) -> list[Any]: ...
+
+
+class ReadsSnapshot:
+    """The stored copies as objects, for the request's table row and its record alike."""
+
+    __slots__ = ()
+
+    @property
+    def snapshot(self: _StoredCopies) -> WorkflowSnapshot:
+        return WorkflowSnapshot.from_json(self.workflow_snapshot)
+
+    @property
+    def step_snapshots(self: _StoredCopies) -> list[StepSnapshot]:
+        return [StepSnapshot.from_json(s) for s in self.steps]
