@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantflow.engine_settings.models import SETTINGS_ROW_ID, EngineSettings
 from grantflow.engine_settings.schemas import SettingsIn, SettingsOut, SmtpAuthMode
 from grantflow.errors import ErrorCode, InvalidRequestData
+from grantflow.kit.prepared import Prepared
 from grantflow.kit.secretbox import SecretBox
 
 SECRET_KEY = "smtp_server_password"
@@ -19,9 +21,13 @@ async def _row(session: AsyncSession) -> EngineSettings | None:
     return await session.get(EngineSettings, SETTINGS_ROW_ID)
 
 
+# Read by every write that mails (compose) and by the scheduler's passes, besides GET /settings.
+_VALUES = Prepared(select(EngineSettings.values).where(EngineSettings.id == SETTINGS_ROW_ID))
+
+
 async def get_settings(session: AsyncSession) -> SettingsOut:
-    row = await _row(session)
-    return SettingsOut.model_validate(row.values if row else {})
+    row = await _VALUES.first(session)
+    return SettingsOut.model_validate(row[0] if row else {})
 
 
 def merged(stored: SettingsOut, body: SettingsIn) -> SettingsOut:
