@@ -46,10 +46,9 @@ class _ForDialect:
         self.fixed: list[tuple[str, Any, _Processor]] | None = None
         if not compiled.post_compile_params and compiled.positiontup is not None:
             self.fixed = [(name, compiled.binds[name], self.bind_processors.get(name)) for name in compiled.positiontup]
-        self.processors: list[_Processor] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in statement.selected_columns
-        ]
-        self.converted = [i for i, p in enumerate(self.processors) if p is not None]
+        # The columns whose values the driver gives in another form (SQLite's UUID text, datetimes, JSON), by index.
+        processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in statement.selected_columns]
+        self.converted = [(i, p) for i, p in enumerate(processors) if p is not None]
 
     def parameters(self, values: dict[str, Any]) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """The final SQL (lists expanded) and its parameters as the driver takes them."""
@@ -65,12 +64,11 @@ class _ForDialect:
     def convert(self, rows: Sequence[Any]) -> list[Row]:
         if not self.converted:
             return [tuple(row) for row in rows]
-        processors, converted = self.processors, self.converted
         out = []
         for row in rows:
             values = list(row)
-            for i in converted:
-                values[i] = processors[i](values[i])  # type: ignore[misc]  # converted lists only the set ones
+            for i, processor in self.converted:
+                values[i] = processor(values[i])
             out.append(tuple(values))
         return out
 
