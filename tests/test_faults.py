@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantflow.config import Config
@@ -123,3 +125,19 @@ async def test_a_request_that_finds_no_free_connection_is_503_not_500(config: Co
         _assert_unavailable(await http.get(ROLES, headers=admin), "TOO_MANY_CONNECTIONS")
         await held.aclose()
         assert (await http.get(ROLES, headers=admin)).status_code == 200
+
+
+async def test_status_leaves_the_connection_it_used_in_transactions_for_the_next_request(
+    config: Config, clock: FrozenClock
+) -> None:
+    """/status asks without a transaction (on PostgreSQL in autocommit); the pool's only connection must come back
+    as every request expects it, or a rolled-back change would stay."""
+    small = config.model_copy(update={"database_pool_size": 1})
+    async with serving(small, clock) as served:
+        assert (await served.http.get("/workflow-engine/api/v1/status")).status_code == 200
+        async with served.engine.connect() as connection:  # the same connection, the pool has one
+            await connection.execute(text("CREATE TABLE status_probe (x INTEGER)"))
+            await connection.rollback()
+        async with served.engine.connect() as connection:
+            with pytest.raises(DBAPIError):
+                await connection.execute(text("SELECT x FROM status_probe"))
