@@ -356,3 +356,7 @@ async def test_fuzzycount_counts_only_so_far_past_the_page_and_pages_the_same(
         assert await listed(who, path, limit=2, fuzzycount="true") == (4, first_two)  # 2 on the page + 2 beyond
         assert (await listed(who, path, offset=4, limit=2, fuzzycount="true"))[0] == 8  # exact near the end
         assert await listed(who, path, limit=2, fuzzycount="false") == (8, first_two)
+    refused = await world.client.get(
+        f"{WE}/requests", params={"filter": "all", "fuzzycount": "maybe"}, headers=await world.as_("grace")
+    )
+    assert_error(refused, 400, "VALUE_INCORRECT_TYPE", "fuzzycount")
