@@ -93,10 +93,9 @@ async def paginate(
     and choosing may read every match, so on SQLite they run off the event loop (kit/sqlite.py).
     """
     count = await _count(session, query, page)
-    order = _order(page, sortkeys, tiebreak)
-    chosen = query.with_only_columns(tiebreak).order_by(*order).offset(page.offset).limit(page.limit)
     entity = query.column_descriptions[0]["entity"]
-    page_rows = select(entity).where(tiebreak.in_(chosen)).order_by(*order)
+    chosen = _chosen(query, page, sortkeys, tiebreak)
+    page_rows = select(entity).where(tiebreak.in_(chosen)).order_by(*_order(page, sortkeys, tiebreak))
     rows = await session.scalars(page_rows.execution_options(**OFF_LOOP))
     return count, list(rows)
 
@@ -110,8 +109,7 @@ async def page_keys(
 ) -> tuple[int, list[Any]]:
     """`paginate`'s count and page as the keys (`tiebreak`) of the page's rows, in order, for the caller to read."""
     count = await _count(session, query, page)
-    chosen = query.with_only_columns(tiebreak).order_by(*_order(page, sortkeys, tiebreak))
-    keys = await session.scalars(chosen.offset(page.offset).limit(page.limit).execution_options(**OFF_LOOP))
+    keys = await session.scalars(_chosen(query, page, sortkeys, tiebreak).execution_options(**OFF_LOOP))
     return count, list(keys)
 
 
@@ -155,6 +153,17 @@ async def _count(session: AsyncSession, query: Select[Any], page: Page) -> int:
 def counting_limit(page: Page) -> int:
     """How many matches a fuzzy count reads at most."""
     return page.offset + page.limit + FUZZY_COUNT_BEYOND
+
+
+def _chosen(
+    query: Select[Any],
+    page: Page,
+    sortkeys: Mapping[str, InstrumentedAttribute[Any]],
+    tiebreak: InstrumentedAttribute[Any],
+) -> Select[Any]:
+    """The keys of the page's rows, chosen on the sort key and the tiebreak alone."""
+    ordered = query.with_only_columns(tiebreak).order_by(*_order(page, sortkeys, tiebreak))
+    return ordered.offset(page.offset).limit(page.limit)
 
 
 def _order(
