@@ -69,6 +69,8 @@ async def test_a_list_parameter_matches_exactly_its_items_and_an_empty_list_matc
     await _things(session, *things)
     assert await AMONG.rows(session, ids=[things[3]["id"], things[1]["id"]]) == [("b",), ("d",)]
     assert await AMONG.rows(session, ids=[things[0]["id"]]) == [("a",)]
+    # The SQL for two items is built once; other items of the same length must still be the ones bound.
+    assert await AMONG.rows(session, ids=[things[0]["id"], things[2]["id"]]) == [("a",), ("c",)]
     assert await AMONG.rows(session, ids=[]) == []
 
 

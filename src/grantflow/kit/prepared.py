@@ -14,7 +14,7 @@ version checks and flush events keep the approver entries in step); this is for 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -30,7 +30,7 @@ _Processor = Callable[[Any], Any] | None
 
 
 class _ForDialect:
-    """The statement compiled for one dialect, with the result processors of its columns."""
+    """The statement compiled for one dialect, its SQL per list length, and the result processors of its columns."""
 
     def __init__(self, statement: Select[Any] | CompoundSelect[Any], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -42,24 +42,24 @@ class _ForDialect:
             for name, bind in compiled.binds.items()
             if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
-        # A statement without list parameters binds the same names in the same order every time.
-        self.fixed: list[tuple[str, Any, _Processor]] | None = None
-        if not compiled.post_compile_params and compiled.positiontup is not None:
-            self.fixed = [(name, compiled.binds[name], self.bind_processors.get(name)) for name in compiled.positiontup]
+        self.lists = [name for name, bind in compiled.binds.items() if bind.expanding]
+        # Expanding the lists is most of the cost of binding, and its result depends on their lengths alone.
+        self.shapes: dict[tuple[int, ...], _Shape] = {}
         # The columns whose values the driver gives in another form (SQLite's UUID text, datetimes, JSON), by index.
         processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in statement.selected_columns]
         self.converted = [(i, p) for i, p in enumerate(processors) if p is not None]
 
     def parameters(self, values: dict[str, Any]) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """The final SQL (lists expanded) and its parameters as the driver takes them."""
-        if self.fixed is not None:
-            return self.compiled.string, tuple(_bound(name, bind, p, values) for name, bind, p in self.fixed)
-        state = self.compiled.construct_expanded_state(values)
-        processors, given = {**self.bind_processors, **state.processors}, state.parameters
-        bound = {name: processors[name](v) if name in processors else v for name, v in given.items()}
-        if state.positiontup is None:
-            return state.statement, bound
-        return state.statement, tuple(bound[name] for name in state.positiontup)
+        try:
+            lengths = tuple([len(values[name]) for name in self.lists])
+        except KeyError as missing:
+            raise KeyError(f"no value for the list parameter {missing}") from None
+        shape = self.shapes.get(lengths)
+        if shape is None:
+            expanded = dict(zip(self.lists, lengths, strict=True))
+            shape = self.shapes[lengths] = _Shape(self.compiled, self.bind_processors, expanded)
+        return shape.statement, shape.parameters(values)
 
     def convert(self, rows: Sequence[Any]) -> list[Row]:
         if not self.converted:
@@ -73,11 +73,44 @@ class _ForDialect:
         return out
 
 
-def _bound(name: str, bind: Any, processor: _Processor, values: dict[str, Any]) -> Any:
-    if name in values:
-        value = values[name]
+class _Slot:
+    """A stand-in value: after expansion it tells which parameter (and which item of a list) a placeholder takes."""
+
+    __slots__ = ("index", "name")
+
+    def __init__(self, name: str, index: int | None) -> None:
+        self.name, self.index = name, index
+
+
+class _Shape:
+    """The SQL for one set of list lengths, and where each of its placeholders takes its value from."""
+
+    def __init__(self, compiled: SQLCompiler, processors: Mapping[str, _Processor], lengths: dict[str, int]) -> None:
+        stand_ins: dict[str, Any] = {name: _Slot(name, None) for name in compiled.binds}
+        stand_ins.update({name: [_Slot(name, i) for i in range(n)] for name, n in lengths.items()})
+        state = compiled.construct_expanded_state(stand_ins)
+        self.statement = state.statement
+        self.positional = state.positiontup is not None
+        names = state.positiontup if state.positiontup is not None else list(state.parameters)
+        self.slots: list[tuple[str, _Slot, Any, _Processor]] = []
+        for name in names:
+            slot = state.parameters[name]
+            processor = state.processors.get(name) or processors.get(name)
+            self.slots.append((name, slot, compiled.binds[slot.name], processor))
+
+    def parameters(self, values: dict[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        if self.positional:
+            return tuple([_value(slot, bind, values, processor) for _, slot, bind, processor in self.slots])
+        return {name: _value(slot, bind, values, processor) for name, slot, bind, processor in self.slots}
+
+
+def _value(slot: _Slot, bind: Any, values: dict[str, Any], processor: _Processor) -> Any:
+    if slot.index is not None:
+        value = values[slot.name][slot.index]
+    elif slot.name in values:
+        value = values[slot.name]
     elif bind.required:
-        raise KeyError(f"no value for the parameter {name!r}")
+        raise KeyError(f"no value for the parameter {slot.name!r}")
     else:
         value = bind.value  # a literal of the statement itself
     return processor(value) if processor is not None else value
