@@ -28,7 +28,11 @@ THINGS = Table(
 )
 BY_ID = Prepared(select(THINGS).where(THINGS.c.id == bindparam("id")))
 AMONG = Prepared(select(THINGS.c.name).where(THINGS.c.id.in_(bindparam("ids", expanding=True))).order_by("name"))
-FLAGGED = Prepared(select(THINGS.c.name).where(THINGS.c.flag.is_(True), THINGS.c.rank >= bindparam("rank")))
+FLAGGED = Prepared(
+    select(THINGS.c.name).where(
+        THINGS.c.flag.is_(True), THINGS.c.rank >= bindparam("rank"), THINGS.c.name.not_in(["off", "hidden"])
+    )
+)
 MISSING_TABLE = Prepared(select(Table("no_such_table", MetaData(), Column("id", Integer))))
 
 WHEN = datetime(2026, 12, 1, 16, 30, 15, 123456, tzinfo=UTC)
@@ -75,7 +79,13 @@ async def test_a_list_parameter_matches_exactly_its_items_and_an_empty_list_matc
 
 
 async def test_literals_of_the_statement_and_given_values_are_both_bound(session: AsyncSession) -> None:
-    await _things(session, _thing("low", flag=True, rank=1), _thing("high", flag=True, rank=5), _thing("off", rank=9))
+    await _things(
+        session,
+        _thing("low", flag=True, rank=1),
+        _thing("high", flag=True, rank=5),
+        _thing("off", rank=9),
+        _thing("hidden", flag=True, rank=7),
+    )
     assert await FLAGGED.rows(session, rank=2) == [("high",)]
     with pytest.raises(KeyError, match="rank"):
         await FLAGGED.rows(session)

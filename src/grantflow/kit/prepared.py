@@ -42,7 +42,7 @@ class _ForDialect:
             for name, bind in compiled.binds.items()
             if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
-        self.lists = [name for name, bind in compiled.binds.items() if bind.expanding]
+        self.lists = [(name, bind) for bind, name in compiled.bind_names.items() if bind.expanding]
         # Expanding the lists is most of the cost of binding, and its result depends on their lengths alone.
         self.shapes: dict[tuple[int, ...], _Shape] = {}
         # The columns whose values the driver gives in another form (SQLite's UUID text, datetimes, JSON), by index.
@@ -51,13 +51,10 @@ class _ForDialect:
 
     def parameters(self, values: dict[str, Any]) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """The final SQL (lists expanded) and its parameters as the driver takes them."""
-        try:
-            lengths = tuple([len(values[name]) for name in self.lists])
-        except KeyError as missing:
-            raise KeyError(f"no value for the list parameter {missing}") from None
+        lengths = tuple([len(_given(name, bind, values)) for name, bind in self.lists])
         shape = self.shapes.get(lengths)
         if shape is None:
-            expanded = dict(zip(self.lists, lengths, strict=True))
+            expanded = {name: n for (name, _), n in zip(self.lists, lengths, strict=True)}
             shape = self.shapes[lengths] = _Shape(self.compiled, self.bind_processors, expanded)
         return shape.statement, shape.parameters(values)
 
@@ -86,7 +83,7 @@ class _Shape:
     """The SQL for one set of list lengths, and where each of its placeholders takes its value from."""
 
     def __init__(self, compiled: SQLCompiler, processors: Mapping[str, _Processor], lengths: dict[str, int]) -> None:
-        stand_ins: dict[str, Any] = {name: _Slot(name, None) for name in compiled.binds}
+        stand_ins: dict[str, Any] = {name: _Slot(name, None) for name in compiled.bind_names.values()}
         stand_ins.update({name: [_Slot(name, i) for i in range(n)] for name, n in lengths.items()})
         state = compiled.construct_expanded_state(stand_ins)
         self.statement = state.statement
@@ -105,15 +102,18 @@ class _Shape:
 
 
 def _value(slot: _Slot, bind: Any, values: dict[str, Any], processor: _Processor) -> Any:
+    value = _given(slot.name, bind, values)
     if slot.index is not None:
-        value = values[slot.name][slot.index]
-    elif slot.name in values:
-        value = values[slot.name]
-    elif bind.required:
-        raise KeyError(f"no value for the parameter {slot.name!r}")
-    else:
-        value = bind.value  # a literal of the statement itself
+        value = value[slot.index]
     return processor(value) if processor is not None else value
+
+
+def _given(name: str, bind: Any, values: dict[str, Any]) -> Any:
+    if name in values:
+        return values[name]
+    if bind.required:
+        raise KeyError(f"no value for the parameter {name!r}")
+    return bind.value  # a literal of the statement itself (a list, for `in_([...])`)
 
 
 class Prepared:
