@@ -4,32 +4,50 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Security
+from fastapi import Request, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import SCOPE_DESCRIPTIONS, Scope, satisfies
 from grantflow.errors import PermissionDenied, Unauthorized
-from grantflow.runtime import RuntimeDep
+from grantflow.runtime import Runtime
 
 TOKEN_URL = "/auth/api/v1/oauth/token"
 
-bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, scopes=SCOPE_DESCRIPTIONS, auto_error=False)
+
+class BearerToken(OAuth2PasswordBearer):
+    """The caller's access token, verified and checked against the endpoint's scopes, as a `Principal`.
+
+    One dependency, not one for the header and one for the check: FastAPI resolves every sub-dependency on every
+    call (issue 16). As a security scheme it still documents the token flow and each endpoint's scopes."""
+
+    async def __call__(  # type: ignore[override]  # the scheme's own call returns the token; this, the caller
+        self, request: Request, security_scopes: SecurityScopes
+    ) -> Principal:
+        return await authenticate(request.app.state.runtime, await self.token(request), security_scopes.scopes)
+
+    async def token(self, request: Request) -> str | None:
+        """The bearer token of the Authorization header, if there is one."""
+        return await super().__call__(request)
 
 
-async def authenticate(
-    security_scopes: SecurityScopes, runtime: RuntimeDep, token: Annotated[str | None, Depends(bearer)]
-) -> Principal:
+bearer = BearerToken(
+    tokenUrl=TOKEN_URL, scopes=SCOPE_DESCRIPTIONS, scheme_name="OAuth2PasswordBearer", auto_error=False
+)
+
+
+async def authenticate(runtime: Runtime, token: str | None, scopes: list[str]) -> Principal:
+    """The principal of a valid access token that holds one of `scopes` (any token when there are none)."""
     if not token:
         raise Unauthorized()
     claims = await runtime.keyring.verify(token, runtime.sessionmaker, runtime.clock.now())
-    if not satisfies(claims.scopes, security_scopes.scopes):
-        raise PermissionDenied(f"requires one of the scopes: {', '.join(security_scopes.scopes)}")
+    if not satisfies(claims.scopes, scopes):
+        raise PermissionDenied(f"requires one of the scopes: {', '.join(scopes)}")
     return Principal(user_id=claims.user_id, scopes=claims.scopes, session_id=claims.session_id)
 
 
 def _requires(*scopes: Scope) -> Any:
-    return Security(authenticate, scopes=list(scopes))
+    return Security(bearer, scopes=list(scopes))
 
 
 AnyUser = Annotated[Principal, _requires()]

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
-from fastapi.security import SecurityScopes
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -78,12 +76,12 @@ async def _outside_a_transaction(connection: AsyncConnection) -> AsyncConnection
     return await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
-async def _scraper(runtime: RuntimeDep, token: Annotated[str | None, Depends(bearer)]) -> None:
+async def _scraper(request: Request, runtime: RuntimeDep) -> None:
     """An admin token, or the static GRANTFLOW_METRICS_TOKEN that a Prometheus scrape config can carry."""
-    expected = runtime.config.metrics_token
+    token, expected = await bearer.token(request), runtime.config.metrics_token
     if expected is not None and token and hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
         return
-    await authenticate(SecurityScopes([Scope.ADMIN]), runtime, token)
+    await authenticate(runtime, token, [Scope.ADMIN])
 
 
 @metrics_router.get("/metrics", dependencies=[Depends(_scraper)], response_class=Response, include_in_schema=False)
