@@ -1,4 +1,5 @@
-"""Pooled PostgreSQL connections: pinged before use only after idling, replaced when the server dropped them."""
+"""Pooled PostgreSQL connections: pinged before use only after idling, replaced when the server dropped them;
+sessions opened to read that refuse to write."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from grantflow.db import create_engine
+from grantflow.db import create_engine, transaction
+from grantflow.role.models import ADMIN_ROLE, Role
+from grantflow.runtime import Runtime
 from tests.conftest import PG_SERVER
 
 URL = PG_SERVER.replace("postgresql://", "postgresql+asyncpg://")
@@ -72,3 +75,25 @@ async def test_a_nested_write_transaction_on_sqlite_fails_at_once_instead_of_wai
             assert await session.scalar(text("SELECT 1")) == 1
     finally:
         await engine.dispose()
+
+
+async def test_a_session_opened_to_read_refuses_every_kind_of_write_and_commits_nothing(runtime: Runtime) -> None:
+    # On PostgreSQL a read session is in autocommit: a write that got through would be committed at once.
+    writes = [
+        insert(Role).values(name="smuggled", permissions=[], source_rules={}),
+        update(Role).where(Role.name == ADMIN_ROLE).values(comment="smuggled"),
+    ]
+    for write in writes:
+        with pytest.raises(RuntimeError, match="opened to read"):
+            async with transaction(runtime.sessionmaker, writes=False) as session:
+                await session.execute(write)
+    with pytest.raises(RuntimeError, match="opened to read"):
+        async with transaction(runtime.sessionmaker, writes=False) as session:
+            session.add(Role(name="smuggled"))
+    with pytest.raises(RuntimeError, match="opened to read"):
+        async with transaction(runtime.sessionmaker, writes=False) as session:
+            admin = (await session.execute(select(Role).where(Role.name == ADMIN_ROLE))).scalar_one()
+            admin.comment = "smuggled"
+    async with transaction(runtime.sessionmaker, writes=False) as session:
+        assert await session.scalar(select(func.count()).where(Role.name == "smuggled")) == 0
+        assert await session.scalar(select(func.count()).where(Role.comment == "smuggled")) == 0

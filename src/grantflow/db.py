@@ -18,7 +18,7 @@ from sqlalchemy import JSON, URL, DateTime, MetaData, Select, event, make_url
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.types import TypeDecorator, Uuid
 
 from grantflow.kit import sqlite
@@ -36,6 +36,8 @@ NAMING_CONVENTION = {
 CLOCK_KEY = "grantflow_clock"
 # Execution option that asks SQLite to take the write lock when the transaction begins.
 SQLITE_IMMEDIATE = "grantflow_sqlite_immediate"
+# Marks a session opened to read: a write through it is a programming error (`_refuse_writes`).
+READS_ONLY = "grantflow_reads_only"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -175,6 +177,20 @@ class Stamped:
     updated: Mapped[datetime] = mapped_column(default=utc_now)
 
 
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_writes(state: ORMExecuteState) -> None:
+    # A read session commits nothing on purpose: on PostgreSQL each statement would commit on its own, and on
+    # SQLite the write would take the lock outside the writers' queue.
+    if state.session.info.get(READS_ONLY) and (state.is_insert or state.is_update or state.is_delete):
+        raise RuntimeError("a write in a session opened to read; use the write session (SessionDep)")
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flushes(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(READS_ONLY):
+        raise RuntimeError("changed objects in a session opened to read; use the write session (SessionDep)")
+
+
 @event.listens_for(Session, "before_flush")
 def _stamp_changes(session: Session, _context: Any, _instances: Any) -> None:
     clock: Clock | None = session.info.get(CLOCK_KEY)
@@ -221,6 +237,8 @@ async def transaction(sessionmaker: async_sessionmaker[AsyncSession], *, writes:
     async with _writer_turn(sessionmaker) if writes else nullcontext(), sessionmaker() as session:
         if writes:
             await session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        else:
+            session.info[READS_ONLY] = True
         try:
             yield session
         except BaseException:
