@@ -216,6 +216,11 @@ def _writer_turn(sessionmaker: async_sessionmaker[AsyncSession]) -> AbstractAsyn
     return _sqlite_turn(bind.sync_engine)
 
 
+def _dialect_name(sessionmaker: async_sessionmaker[AsyncSession]) -> str | None:
+    bind = sessionmaker.kw.get("bind")
+    return bind.dialect.name if isinstance(bind, AsyncEngine) else None
+
+
 @asynccontextmanager
 async def _sqlite_turn(engine: Engine) -> AsyncIterator[None]:
     task = asyncio.current_task()
@@ -239,6 +244,10 @@ async def transaction(sessionmaker: async_sessionmaker[AsyncSession], *, writes:
             await session.connection(execution_options={SQLITE_IMMEDIATE: True})
         else:
             session.info[READS_ONLY] = True
+            if _dialect_name(sessionmaker) == "postgresql":
+                # READ COMMITTED gives each statement its own snapshot, in a transaction or not; without one a
+                # read is its statements alone, not BEGIN and COMMIT round trips around them (issue 16).
+                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         try:
             yield session
         except BaseException:
