@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
 from grantflow.db import UTCDateTime
-from grantflow.kit.prepared import Prepared
+from grantflow.kit.prepared import MAX_SHAPES, Prepared
 from grantflow.runtime import Runtime
 
 _metadata = MetaData()
@@ -76,6 +76,11 @@ async def test_a_list_parameter_matches_exactly_its_items_and_an_empty_list_matc
     # The SQL for two items is built once; other items of the same length must still be the ones bound.
     assert await AMONG.rows(session, ids=[things[0]["id"], things[2]["id"]]) == [("a",), ("c",)]
     assert await AMONG.rows(session, ids=[]) == []
+    # Beyond the SQL it keeps, a list of a length not seen before is expanded anew, with the same answer.
+    more_than_kept = [uuid.uuid4() for _ in range(MAX_SHAPES + 1)]
+    for n in range(3, MAX_SHAPES + 2):
+        await AMONG.rows(session, ids=more_than_kept[:n])
+    assert await AMONG.rows(session, ids=[*more_than_kept, things[2]["id"]]) == [("c",)]
 
 
 async def test_literals_of_the_statement_and_given_values_are_both_bound(session: AsyncSession) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 Row = tuple[Any, ...]
+MAX_SHAPES = 256  # SQL kept per statement and dialect, one per combination of list lengths
 _Processor = Callable[[Any], Any] | None
 
 
@@ -55,7 +56,9 @@ class _ForDialect:
         shape = self.shapes.get(lengths)
         if shape is None:
             expanded = {name: n for (name, _), n in zip(self.lists, lengths, strict=True)}
-            shape = self.shapes[lengths] = _Shape(self.compiled, self.bind_processors, expanded)
+            shape = _Shape(self.compiled, self.bind_processors, expanded)
+            if len(self.shapes) < MAX_SHAPES:  # the lengths callers send are few; a flood of others is not kept
+                self.shapes[lengths] = shape
         return shape.statement, shape.parameters(values)
 
     def convert(self, rows: Sequence[Any]) -> list[Row]:
