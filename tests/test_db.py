@@ -90,10 +90,14 @@ async def test_a_session_opened_to_read_refuses_every_kind_of_write_and_commits_
     with pytest.raises(RuntimeError, match="opened to read"):
         async with transaction(runtime.sessionmaker, writes=False) as session:
             session.add(Role(name="smuggled"))
-    with pytest.raises(RuntimeError, match="opened to read"):
+
+    async def change_a_loaded_role() -> None:
         async with transaction(runtime.sessionmaker, writes=False) as session:
             admin = (await session.execute(select(Role).where(Role.name == ADMIN_ROLE))).scalar_one()
             admin.comment = "smuggled"
+
+    with pytest.raises(RuntimeError, match="opened to read"):
+        await change_a_loaded_role()
     async with transaction(runtime.sessionmaker, writes=False) as session:
         assert await session.scalar(select(func.count()).where(Role.name == "smuggled")) == 0
         assert await session.scalar(select(func.count()).where(Role.comment == "smuggled")) == 0
