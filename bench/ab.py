@@ -15,8 +15,6 @@ writes would change what the other side then reads.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import shutil
 import statistics
 import sys
@@ -26,10 +24,6 @@ from pathlib import Path
 
 import run as suite
 import seed as seeding
-from cryptography.fernet import Fernet
-
-from grantflow.config import Config
-from grantflow.prepare import prepare
 
 READS = {"jwks", "status", "get_request", "active_approvals", "search", "settings"}
 
@@ -50,23 +44,7 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="grantflow-ab-"))
     try:
-        url = suite.database(args.backend, args.scale, data_dir)
-        config = Config(
-            data_dir=data_dir,
-            database_url=url,
-            secret_key=Fernet.generate_key().decode(),
-            admin_password=suite.ADMIN_PASSWORD,
-            oauth_client_secret=suite.CLIENT_SECRET,
-        )
-        prepare(config)
-        asyncio.run(seeding.seed(url, args.scale))
-        asyncio.run(suite.give_passwords_and_client(config))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTFLOW_")}
-        env.update(
-            GRANTFLOW_DATA_DIR=str(data_dir),
-            GRANTFLOW_DATABASE_URL=url,
-            GRANTFLOW_SECRET_KEY=config.secret_key.get_secret_value() if config.secret_key else "",
-        )
+        env = suite.seeded(args.backend, args.scale, data_dir).env
         here = str(Path(suite.__file__).resolve().parents[1] / "src")
         _compare(args, scenarios, env, {"A": args.base, "B": here})
     finally:

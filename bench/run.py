@@ -395,32 +395,47 @@ def raw_rate(config: Config, request: Spec, seconds: float, turns: rawdb.Turns |
 COST_ROUNDS = 20
 
 
+@dataclass
+class Seeded:
+    config: Config
+    env: dict[str, str]  # what `grantflow serve` needs to find this database
+    pool: list[str]  # ids of the waiting requests left to decide
+    client: tuple[str, str]  # an API client's id and secret
+
+
+def seeded(backend: str, scale: int, data_dir: Path, pool_size: int = 0) -> Seeded:
+    """A fresh database in `data_dir` (or PostgreSQL), migrated and seeded, with the passwords the scenarios use."""
+    url = database(backend, scale, data_dir)
+    config = Config(
+        data_dir=data_dir,
+        database_url=url,
+        secret_key=Fernet.generate_key().decode(),
+        admin_password=ADMIN_PASSWORD,
+        oauth_client_secret=CLIENT_SECRET,
+    )
+    prepare(config)
+    asyncio.run(seeding.seed(url, scale))
+    pool = asyncio.run(seeding.seed_pool(url, pool_size)) if pool_size else []
+    client = asyncio.run(give_passwords_and_client(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTFLOW_")}
+    env.update(
+        GRANTFLOW_DATA_DIR=str(data_dir),
+        GRANTFLOW_DATABASE_URL=url,
+        GRANTFLOW_SECRET_KEY=config.secret_key.get_secret_value() if config.secret_key else "",
+    )
+    return Seeded(config, env, pool, client)
+
+
 def run_backend(backend: str, scale: int, seconds: float, workers: int, scenarios: list[str]) -> list[Result]:
     results: list[Result] = []
     data_dir = Path(tempfile.mkdtemp(prefix=f"grantflow-bench-{backend}-"))
     try:
-        url = database(backend, scale, data_dir)
-        config = Config(
-            data_dir=data_dir,
-            database_url=url,
-            secret_key=Fernet.generate_key().decode(),
-            admin_password=ADMIN_PASSWORD,
-            oauth_client_secret=CLIENT_SECRET,
-        )
         started = time.perf_counter()
-        prepare(config)
-        asyncio.run(seeding.seed(url, scale))
-        pool = asyncio.run(seeding.seed_pool(url, POOL))
-        client = asyncio.run(give_passwords_and_client(config))
+        database_ = seeded(backend, scale, data_dir, POOL)
+        config, env, pool, client = database_.config, database_.env, database_.pool, database_.client
         print(f"{backend} at {scale:,} requests: seeded in {time.perf_counter() - started:.0f} s", flush=True)
 
         port, bare_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTFLOW_")}
-        env.update(
-            GRANTFLOW_DATA_DIR=str(data_dir),
-            GRANTFLOW_DATABASE_URL=url,
-            GRANTFLOW_SECRET_KEY=config.secret_key.get_secret_value() if config.secret_key else "",
-        )
         serve = [sys.executable, "-m", "grantflow", "serve", "--port", str(port), "--workers", str(workers)]
         bare = [sys.executable, str(HERE / "bare.py"), str(bare_port)]
         base = f"http://127.0.0.1:{port}"

@@ -11,21 +11,14 @@ the drift of the machine over the run shows. Prints CPU time per request and its
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from cryptography.fernet import Fernet
-
 sys.path.insert(0, str(Path(__file__).parent))
 import run
 import seed as seeding
-
-from grantflow.config import Config
-from grantflow.prepare import prepare
 
 VARIANTS = [
     ("untuned (CPython gc, access log)", {"GRANTFLOW_GC_GEN0_THRESHOLD": "0", "GRANTFLOW_ACCESS_LOG": "true"}),
@@ -44,23 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="grantflow-tuning-"))
     try:
-        url = run.database(args.backend, args.scale, data_dir)
-        config = Config(
-            data_dir=data_dir,
-            database_url=url,
-            secret_key=Fernet.generate_key().decode(),
-            admin_password=run.ADMIN_PASSWORD,
-            oauth_client_secret=run.CLIENT_SECRET,
-        )
-        prepare(config)
-        asyncio.run(seeding.seed(url, args.scale))
-        asyncio.run(run.give_passwords_and_client(config))
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTFLOW_")}
-        base_env.update(
-            GRANTFLOW_DATA_DIR=str(data_dir),
-            GRANTFLOW_DATABASE_URL=url,
-            GRANTFLOW_SECRET_KEY=config.secret_key.get_secret_value() if config.secret_key else "",
-        )
+        base_env = run.seeded(args.backend, args.scale, data_dir).env
         first: dict[str, float] = {}
         for name, settings in VARIANTS:
             port = run.free_port()
