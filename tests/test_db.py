@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from grantflow.db import create_engine, transaction
@@ -82,6 +82,7 @@ async def test_a_session_opened_to_read_refuses_every_kind_of_write_and_commits_
     writes = [
         insert(Role).values(name="smuggled", permissions=[], source_rules={}),
         update(Role).where(Role.name == ADMIN_ROLE).values(comment="smuggled"),
+        delete(Role).where(Role.name == ADMIN_ROLE),
     ]
     for write in writes:
         with pytest.raises(RuntimeError, match="opened to read"):
@@ -101,3 +102,4 @@ async def test_a_session_opened_to_read_refuses_every_kind_of_write_and_commits_
     async with transaction(runtime.sessionmaker, writes=False) as session:
         assert await session.scalar(select(func.count()).where(Role.name == "smuggled")) == 0
         assert await session.scalar(select(func.count()).where(Role.comment == "smuggled")) == 0
+        assert await session.scalar(select(func.count()).where(Role.name == ADMIN_ROLE)) == 1
