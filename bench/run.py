@@ -155,7 +155,7 @@ def spec(scenario: str, ctx: Context, decision_id: str | None = None) -> Spec:
         return Spec("/bare")
     if scenario == "jwks":  # no token, no database: the app's routing and middleware
         return Spec("/auth/api/v1/jwks")
-    if scenario == "status":  # no token, one database round trip (SELECT 1 in a read transaction)
+    if scenario == "status":  # no token, one database round trip (SELECT 1 on a pooled connection, no session)
         return Spec(f"{WE}/status")
     if scenario == "token_password":
         basic = base64.b64encode(f"privx-external:{CLIENT_SECRET}".encode()).decode()
