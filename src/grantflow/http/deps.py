@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Request, Security
-from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+from fastapi.openapi.models import OAuth2 as OAuth2Model
+from fastapi.openapi.models import OAuthFlowPassword, OAuthFlows
+from fastapi.security import SecurityScopes
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 
 from grantflow.auth.principal import Principal
 from grantflow.auth.scopes import SCOPE_DESCRIPTIONS, Scope, satisfies
@@ -15,25 +19,28 @@ from grantflow.runtime import Runtime
 TOKEN_URL = "/auth/api/v1/oauth/token"
 
 
-class BearerToken(OAuth2PasswordBearer):
+class BearerToken(SecurityBase):
     """The caller's access token, verified and checked against the endpoint's scopes, as a `Principal`.
 
     One dependency, not one for the header and one for the check: FastAPI resolves every sub-dependency on every
-    call (issue 16). As a security scheme it still documents the token flow and each endpoint's scopes."""
+    call (issue 16). As a security scheme (OAuth2's password flow) it documents each endpoint's scopes."""
 
-    async def __call__(  # type: ignore[override]  # the scheme's own call returns the token; this, the caller
-        self, request: Request, security_scopes: SecurityScopes
-    ) -> Principal:
-        return await authenticate(request.app.state.runtime, await self.token(request), security_scopes.scopes)
+    def __init__(self) -> None:
+        flows = OAuthFlows(password=OAuthFlowPassword(tokenUrl=TOKEN_URL, scopes=SCOPE_DESCRIPTIONS))
+        self.model = OAuth2Model(flows=flows)
+        self.scheme_name = "OAuth2PasswordBearer"
 
-    async def token(self, request: Request) -> str | None:
-        """The bearer token of the Authorization header, if there is one."""
-        return await super().__call__(request)
+    async def __call__(self, request: Request, security_scopes: SecurityScopes) -> Principal:
+        return await authenticate(request.app.state.runtime, bearer_token(request), security_scopes.scopes)
 
 
-bearer = BearerToken(
-    tokenUrl=TOKEN_URL, scopes=SCOPE_DESCRIPTIONS, scheme_name="OAuth2PasswordBearer", auto_error=False
-)
+def bearer_token(request: Request) -> str | None:
+    """The bearer token of the Authorization header, if there is one."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    return token if scheme.lower() == "bearer" and token else None
+
+
+bearer = BearerToken()
 
 
 async def authenticate(runtime: Runtime, token: str | None, scopes: list[str]) -> Principal:

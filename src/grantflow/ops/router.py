@@ -15,7 +15,7 @@ from grantflow import __version__
 from grantflow.auth.scopes import Scope
 from grantflow.db import ReadSessionDep
 from grantflow.errors import DatabaseUnavailable, as_unavailable
-from grantflow.http.deps import authenticate, bearer
+from grantflow.http.deps import authenticate, bearer_token
 from grantflow.kit.prepared import Prepared
 from grantflow.kit.schema import OutputModel
 from grantflow.notification import outbox
@@ -78,7 +78,7 @@ async def _outside_a_transaction(connection: AsyncConnection) -> AsyncConnection
 
 async def _scraper(request: Request, runtime: RuntimeDep) -> None:
     """An admin token, or the static GRANTFLOW_METRICS_TOKEN that a Prometheus scrape config can carry."""
-    token, expected = await bearer.token(request), runtime.config.metrics_token
+    token, expected = bearer_token(request), runtime.config.metrics_token
     if expected is not None and token and hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
         return
     await authenticate(runtime, token, [Scope.ADMIN])
