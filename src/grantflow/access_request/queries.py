@@ -368,20 +368,21 @@ async def _approver_queue(
         # The first `cap` entries of each role, one index range each, hold at least `cap` requests exactly when the
         # whole queue does (a role has one entry per request in its queue); fewer, and they are the whole queue.
         cap = counting_limit(page)
-        waiting = dict.fromkeys(role_ids, 1)  # empty roles cost an empty index range below
-        firsts = union(*(_first_of_role(user_id, r, page, cap) for r in sorted(role_ids))).subquery()
+        roles = role_ids  # empty roles cost an empty index range below
+        firsts = union(*(_first_of_role(user_id, r, page, cap) for r in sorted(roles))).subquery()
         counted = select(func.count()).select_from(firsts).execution_options(**OFF_LOOP)
         count = min(await session.scalar(counted) or 0, cap)
     else:
         waiting = await _waiting_per_role(session, user_id, role_ids)
-        if len(waiting) == 1:
+        roles = set(waiting)
+        if len(waiting) <= 1:
             count = sum(waiting.values())  # a step has one entry per role: one role's queue has no request twice
         else:
-            queue = _entries(user_id, set(waiting)).distinct().subquery()
+            queue = _entries(user_id, roles).distinct().subquery()
             count = await session.scalar(select(func.count()).select_from(queue).execution_options(**OFF_LOOP)) or 0
-    if not waiting or not count:
+    if not count:
         return 0, []
-    tops = [_first_of_role(user_id, r, page, page.offset + page.limit) for r in sorted(waiting)]
+    tops = [_first_of_role(user_id, r, page, page.offset + page.limit) for r in sorted(roles)]
     merged = union(*tops).subquery()  # each request once
     chosen = select(merged.c.request_id).order_by(*_ordered(page, merged.c.request_created, merged.c.request_id))
     page_ids = chosen.offset(page.offset).limit(page.limit).execution_options(**OFF_LOOP)
