@@ -1,7 +1,8 @@
-"""The baseline: the same framework and server as grantflow (FastAPI on uvicorn, one process, access log on)
-answering a fixed JSON body, with no authentication and no database.
+"""The baseline: the same framework and server as grantflow (FastAPI on uvicorn, one process) answering a fixed
+JSON body, with no authentication and no database. Its access log writes a line per request as `grantflow serve`'s
+does (uvicorn's, at INFO), unless `--no-access-log`.
 
-    python bench/bare.py PORT
+    python bench/bare.py PORT [--no-access-log]
 """
 
 from __future__ import annotations
@@ -22,4 +23,6 @@ async def bare() -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    # Until 2026-12-01 this ran at log_level "warning", which silenced the access log that grantflow writes.
+    access_log = "--no-access-log" not in sys.argv[2:]
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="info", access_log=access_log)
