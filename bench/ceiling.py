@@ -1,14 +1,17 @@
-"""How fast `GET /requests/{id}` could be in this stack: the endpoint against the same read without FastAPI's
-dependency system, and without the ORM session, served side by side by one process.
+"""How fast `GET /requests/{id}` could be in this stack: the endpoint against the same read with the transaction
+opened by the handler, without FastAPI's dependency system, and without the ORM session, served side by side by
+one process.
 
-    python bench/ceiling.py --backend sqlite
+    python bench/ceiling.py --backend sqlite --rounds 8
 
-The server is the app `grantflow serve` builds, on uvicorn with the same protocol and access log, with two routes
-in front of the API's: `/ceiling/transaction/{id}` is a plain Starlette route that checks the token, opens the
-same read transaction and renders the same object as the endpoint; `/ceiling/connection/{id}` does the same on a
-pooled connection without a session (every statement of this read is a prepared one, which runs on either). The
-three answers are compared byte for byte first; then wrk alternates between the bare handler (bench/bare.py) and
-the three, the order reversed every other round, and prints each one's median and share of the bare rate.
+The server is the app `grantflow serve` builds, on uvicorn with the same protocol and access log, with three routes
+in front of the API's, each checking the same token and rendering the same object as the endpoint:
+`/ceiling/handler/{id}` is a FastAPI route that opens the read transaction itself instead of taking it from the
+yield dependency; `/ceiling/transaction/{id}` is a plain Starlette route with the same transaction;
+`/ceiling/connection/{id}` the same on a pooled connection without a session (every statement of this read is a
+prepared one, which runs on either). The four answers are compared byte for byte first; then wrk alternates
+between the bare handler (bench/bare.py, logging as the server does) and the four, the order reversed every other
+round, and prints each one's median and share of the bare rate.
 
 The extra routes exist only in this process: they measure what issue 16's 20% target would take, nothing serves
 them.
@@ -45,23 +48,23 @@ from grantflow.runtime import Runtime, RuntimeDep
 
 READ_SCOPES = [Scope.ADMIN, Scope.WORKFLOWS_REQUESTS, Scope.REQUESTS_VIEW]  # the endpoint's (RequestsRead)
 ROUTES = {
-    "endpoint": f"{suite.WE}/requests/{{id}}",
-    "handler": "/ceiling/handler/{id}",
-    "transaction": "/ceiling/transaction/{id}",
-    "connection": "/ceiling/connection/{id}",
+    "endpoint": f"{suite.WE}/requests/{{request_id}}",
+    "handler": "/ceiling/handler/{request_id}",
+    "transaction": "/ceiling/transaction/{request_id}",
+    "connection": "/ceiling/connection/{request_id}",
 }
 
 
 async def _caller(request: Request) -> tuple[Runtime, Principal, uuid.UUID]:
     runtime: Runtime = request.app.state.runtime
     principal = await authenticate(runtime, bearer_token(request), READ_SCOPES)
-    return runtime, principal, uuid.UUID(request.path_params["id"])
+    return runtime, principal, uuid.UUID(request.path_params["request_id"])
 
 
-async def in_handler(id: uuid.UUID, principal: RequestsRead, runtime: RuntimeDep) -> AccessRequestOut:
+async def in_handler(request_id: uuid.UUID, principal: RequestsRead, runtime: RuntimeDep) -> AccessRequestOut:
     """The endpoint with the transaction opened by the handler instead of FastAPI's yield dependency."""
     async with transaction(runtime.sessionmaker, writes=False) as session:
-        return await render.read_request(session, principal, id, runtime.clock.now())
+        return await render.read_request(session, principal, request_id, runtime.clock.now())
 
 
 async def via_transaction(request: Request) -> Response:
@@ -81,7 +84,7 @@ async def via_connection(request: Request) -> Response:
 
 
 def serve(port: int, access_log: bool) -> None:
-    """The child process: serve's app and server options, the two routes first."""
+    """The child process: serve's app and server options, the three routes first."""
     from grantflow.cli import app_from_environment
     from grantflow.http import server
 
@@ -126,7 +129,7 @@ def _compare(args: argparse.Namespace, env: dict[str, str]) -> None:
     with suite.process(server, env, f"{base}{suite.WE}/status"), suite.process(bare, env, f"{bare_base}/bare"):
         token = suite.token(base, suite.READER, f"{suite.READER}-password")
         request_id = seeding.request_id(2000)  # the reader's own, as the suite's get_request
-        paths = {name: path.replace("{id}", request_id) for name, path in ROUTES.items()}
+        paths = {name: path.replace("{request_id}", request_id) for name, path in ROUTES.items()}
         headers = {"Authorization": f"Bearer {token}"}
         answers = {name: httpx.get(base + path, headers=headers, timeout=30) for name, path in paths.items()}
         if len({(a.status_code, a.content) for a in answers.values()}) != 1:
