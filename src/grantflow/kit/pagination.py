@@ -142,6 +142,28 @@ async def page_keys_few(
     return count, [k if isinstance(k, python_type) else python_type(k) for k, _ in chosen]
 
 
+async def page_keys_windowed(
+    session: AsyncSession,
+    query: Select[Any],
+    page: Page,
+    sortkeys: Mapping[str, InstrumentedAttribute[Any]],
+    tiebreak: InstrumentedAttribute[Any],
+) -> tuple[int, list[Any]]:
+    """`page_keys` in one statement: the page's keys, each row with the count of every match (a window count).
+
+    For a query whose every match is read to order them anyway (no index gives its order), one pass over the
+    matches instead of one to count them and one to choose the page. A page past the last match has no row to
+    carry the count, which is then counted as page_keys does.
+    """
+    total = func.count().over().label("matches")
+    chosen = _chosen(query, page, sortkeys, tiebreak).add_columns(total)
+    rows = (await session.execute(chosen.execution_options(**OFF_LOOP))).all()
+    if not rows:
+        return await _count(session, query, page), []
+    count = int(rows[0].matches)
+    return (min(count, counting_limit(page)) if page.fuzzy_count else count), [row[0] for row in rows]
+
+
 async def _count(session: AsyncSession, query: Select[Any], page: Page) -> int:
     matches = query.order_by(None)
     if page.fuzzy_count:
