@@ -132,11 +132,8 @@ async def test_search_finds_what_is_filed_and_forgets_what_is_deleted(world: Wor
     assert await _search(world, "grace", {"keywords": "q-7"}) == []
 
 
-async def test_an_auditors_search_counts_and_pages_alike_with_few_matches_or_many(
-    world: World, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A search with few matches may be counted and ordered from one read of them, with more by the database: the
-    same count and page either way."""
+async def _quarterly_checks(world: World, clock: FrozenClock) -> list[str]:
+    """Four requests for linux-admins (team leads approve), a minute apart, each justified "quarterly check"."""
     await world.create_workflow(workflow_body(world.roles["linux-admins"], ("ANY", [world.roles["team-leads"]])))
     filed = []
     for who in ("alice", "dave", "erin", "heidi"):
@@ -144,6 +141,15 @@ async def test_an_auditors_search_counts_and_pages_alike_with_few_matches_or_man
         assert response.status_code == 201, response.text
         filed.append(response.json()["id"])
         clock.advance(timedelta(minutes=1))
+    return filed
+
+
+async def test_an_auditors_search_counts_and_pages_alike_with_few_matches_or_many(
+    world: World, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search with few matches may be counted and ordered from one read of them, with more by the database: the
+    same count and page either way."""
+    filed = await _quarterly_checks(world, clock)
 
     async def page(sortdir: str) -> tuple[int, list[str]]:
         params = {"offset": 1, "limit": 2, "sortdir": sortdir}
@@ -167,13 +173,7 @@ async def test_a_users_own_search_counts_and_pages_alike_in_one_statement_or_mor
     in one statement (a window count, SQLite's way), from one read of the keys (PostgreSQL's), or by a count and a
     page. Each way gives the same count and items, past the last match and with fuzzycount too."""
     monkeypatch.setattr(pagination, "FUZZY_COUNT_BEYOND", 2)
-    await world.create_workflow(workflow_body(world.roles["linux-admins"], ("ANY", [world.roles["team-leads"]])))
-    filed = []
-    for who in ("alice", "dave", "erin", "heidi"):
-        response = await world.request_role(who, "linux-admins", request_justification=f"quarterly check by {who}")
-        assert response.status_code == 201, response.text
-        filed.append(response.json()["id"])
-        clock.advance(timedelta(minutes=1))
+    filed = await _quarterly_checks(world, clock)
 
     async def page(params: dict[str, object]) -> tuple[int, list[str]]:
         response = await world.client.post(
