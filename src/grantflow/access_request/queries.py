@@ -67,21 +67,21 @@ MAX_KEYWORDS = 10
 # auditor's) or what concerns the user. Measured at 10k and a million requests:
 # - PostgreSQL, every request: the trigram lookup is the cost (a selective term 25 -> 14 ms); beyond a thousand,
 #   reading the first ones cost more than it saved for a common word.
-# - PostgreSQL, the user's own: the heavy approver's "ticket" 54 -> 71 req/s at 10k, 10 -> 14 at a million
-#   (10,500 matches, read once; the database's time is in its own process).
 # - SQLite, every request: FTS5 answers a selective term in 10 ms; a common one got slower (760 -> 966 ms).
-# - SQLite, the user's own: the LIKE reads every request that concerns the user, whatever the term; the page and
-#   the count in one statement (WINDOW_COUNTED) took 130 ms for the heavy approver's "ticket" at a million
-#   (10,500 matches), against 46 + 129 + 138 ms for a thousand keys read once, then the count, then the page.
+# - The user's own, both: the search reads every request that concerns the user, whatever the term, so the page
+#   and the count come from one statement (WINDOW_COUNTED). The heavy approver's "ticket" at a million (10,500
+#   matches): SQLite 130 ms for it, against 46 + 129 + 138 ms for a thousand keys read once, the count and the
+#   page; PostgreSQL 186-191 ms and 11 ms of the server's CPU, against 254-261 ms and 89-94 ms for reading the
+#   10,500 keys once and ordering them here. At 10k (105 matches) the same either way.
 # FEW_MATCHES: how many matches are read at most to count and order them here (kit.pagination.page_keys_few)
 # instead of finding them twice, to count and then to page; None: never.
 FEW_MATCHES: dict[tuple[str, bool], int | None] = {
     ("postgresql", True): 1_000,
-    ("postgresql", False): 20_000,
+    ("postgresql", False): None,
     ("sqlite", True): None,
     ("sqlite", False): None,
 }
-WINDOW_COUNTED: frozenset[tuple[str, bool]] = frozenset({("sqlite", False)})
+WINDOW_COUNTED: frozenset[tuple[str, bool]] = frozenset({("sqlite", False), ("postgresql", False)})
 
 
 class RequestFilter(StrEnum):
