@@ -63,25 +63,18 @@ SORT_KEYS = {
 
 
 MAX_KEYWORDS = 10
-# How a keyword search counts and pages its matches, by dialect and by whether it covers every request (an
-# auditor's) or what concerns the user. Measured at 10k and a million requests:
-# - PostgreSQL, every request: the trigram lookup is the cost (a selective term 25 -> 14 ms); beyond a thousand,
-#   reading the first ones cost more than it saved for a common word.
-# - SQLite, every request: FTS5 answers a selective term in 10 ms; a common one got slower (760 -> 966 ms).
-# - The user's own, both: the search reads every request that concerns the user, whatever the term, so the page
-#   and the count come from one statement (WINDOW_COUNTED). The heavy approver's "ticket" at a million (10,500
-#   matches): SQLite 130 ms for it, against 46 + 129 + 138 ms for a thousand keys read once, the count and the
-#   page; PostgreSQL 186-191 ms and 11 ms of the server's CPU, against 254-261 ms and 89-94 ms for reading the
-#   10,500 keys once and ordering them here. At 10k (105 matches) the same either way.
-# FEW_MATCHES: how many matches are read at most to count and order them here (kit.pagination.page_keys_few)
-# instead of finding them twice, to count and then to page; None: never.
-FEW_MATCHES: dict[tuple[str, bool], int | None] = {
-    ("postgresql", True): 1_000,
-    ("postgresql", False): None,
-    ("sqlite", True): None,
-    ("sqlite", False): None,
-}
-WINDOW_COUNTED: frozenset[tuple[str, bool]] = frozenset({("sqlite", False), ("postgresql", False)})
+# How a keyword search counts and pages its matches. Within what concerns the user, the search reads every such
+# request whatever the term, so the page and the count come from one statement (kit.pagination.page_keys_windowed):
+# for the heavy approver's "ticket" at a million (10,500 matches) SQLite took 130 ms for it, against 46 + 129 +
+# 138 ms for a thousand keys read once, the count and the page; PostgreSQL 186-191 ms with 11 ms of the server's
+# CPU, against 254-261 ms and 89-94 ms for the 10,500 keys read once and ordered here; at 10k the same either way.
+# Over every request (an auditor's) the index finds the matches, and FEW_MATCHES says how many at most are read once
+# to count and order them here (kit.pagination.page_keys_few) instead of finding them twice; None: never.
+# - PostgreSQL: the trigram lookup is the cost (a selective term 25 -> 14 ms); beyond a thousand, reading the
+#   first ones cost more than it saved for a common word.
+# - SQLite: FTS5 answers a selective term in 10 ms; reading the first thousand made a common one slower (760 ->
+#   966 ms).
+FEW_MATCHES: dict[str, int | None] = {"postgresql": 1_000, "sqlite": None}
 
 
 class RequestFilter(StrEnum):
@@ -268,9 +261,9 @@ async def _listed_ids(
     query = query.where(*_search_conditions(search, dialect if everything else ""))
     if not search.keywords.strip():
         return await page_keys(session, query, page, SORT_KEYS, AccessRequest.id)
-    if (dialect, everything) in WINDOW_COUNTED:
+    if not everything:
         return await page_keys_windowed(session, query, page, SORT_KEYS, AccessRequest.id)
-    few = FEW_MATCHES[dialect, everything]
+    few = FEW_MATCHES[dialect]
     if few is None:
         return await page_keys(session, query, page, SORT_KEYS, AccessRequest.id)
     return await page_keys_few(session, query, page, SORT_KEYS, AccessRequest.id, few)
