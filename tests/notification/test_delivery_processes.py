@@ -115,7 +115,7 @@ async def test_two_workers_share_the_outbox_without_duplicates(
     await use_smtp(world, start_server(mailbox))
     expected = await fill_outbox(runtime, 200)
 
-    workers = [start_worker(), start_worker()]
+    workers = [start_worker(lease_seconds=60), start_worker(lease_seconds=60)]  # nobody dies: no takeover
     await wait_until_all_sent(runtime)
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
